@@ -281,10 +281,13 @@ class Diverged(RuntimeError):
     pass
 
 
+def uses_bf16(settings: TrainSettings, model, device: torch.device) -> bool:
+    """bf16 autocast on CUDA, for models that declare support (attention); never on CPU."""
+    return settings.bf16 and device.type == "cuda" and getattr(model, "supports_bf16_autocast", False)
+
+
 def make_autocast(settings: TrainSettings, model, device: torch.device):
-    """bf16 autocast on CUDA for models that declare support (attention); a no-op context elsewhere."""
-    enabled = settings.bf16 and device.type == "cuda" and getattr(model, "supports_bf16_autocast", False)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(settings, model, device))
 
 
 class TrainingStep:

@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -133,16 +134,22 @@ def attention_paths(lengths, batch, steps, repeats, device) -> list[dict]:
 
 
 def run_sweep(overrides: list[str], out_root: Path, timeout: float | None = None) -> tuple[float | None, str]:
-    """Wall seconds of one sweep in a fresh process (None if it ran past `timeout` and was stopped)."""
+    """Wall seconds of one sweep in a fresh process (None if it ran past `timeout` and was stopped).
+
+    The sweep runs in its own process group, so a stopped sweep takes its joblib workers with it (killing only
+    the parent would leave them running, and every later measurement would be slowed by them)."""
     started = time.perf_counter()
+    sweep = subprocess.Popen([sys.executable, "run.py", "-m", f"out_root={out_root}", *overrides], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        result = subprocess.run([sys.executable, "run.py", "-m", f"out_root={out_root}", *overrides], cwd=REPO,
-                                capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = sweep.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.communicate()
         return None, ""
-    if result.returncode != 0:
-        raise RuntimeError(f"sweep failed ({' '.join(overrides)}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return time.perf_counter() - started, result.stdout
+    if sweep.returncode != 0:
+        raise RuntimeError(f"sweep failed ({' '.join(overrides)}):\n{stdout[-2000:]}\n{stderr[-2000:]}")
+    return time.perf_counter() - started, stdout
 
 
 SWEEP_MODES = {  # name: overrides; the first is the baseline of the speedups

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+import torch
 from conftest import MODEL_CONFIGS, TINY_TRAIN, execute_tiny, run_script
 
 import run
@@ -72,3 +74,21 @@ def test_attention_learns_nback(outputs):
     record = run.execute(cfg, outputs / "learn", "attention", "nback", multirun=True)
     [row] = record["accuracy_by_distance"]
     assert row["accuracy"] > 0.9, record["history"]
+
+
+def test_gpu_settings_are_decided_correctly_without_a_gpu():
+    """CI has no GPU: check the CUDA decisions on CPU. bf16 autocast goes to attention on CUDA only, and task
+    data is made on the generator's device, whatever that device is."""
+    from conftest import compose_config
+
+    from tasks.base import data_generator
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    for model_name, expected in [("attention", True), ("sliding_window", True), ("gru", False), ("lstm", False)]:
+        cfg = compose_config([f"model={model_name}"])
+        task, model, settings = run.build(cfg)
+        assert run.uses_bf16(settings, model, cuda) is expected
+        assert run.uses_bf16(settings, model, cpu) is False
+        assert run.uses_bf16(dataclasses.replace(settings, bf16=False), model, cuda) is False
+    generator = data_generator("NBack", 0, "train", device="cpu")
+    assert task.sample(2, generator).inputs.device == generator.device
