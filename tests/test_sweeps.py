@@ -99,6 +99,26 @@ def test_parallel_launchers_match_the_sequential_sweep(outputs, launcher):
     assert report.returncode == 0 and (outputs / "par" / "results.csv").exists()
 
 
+def test_joblib_in_several_batches_lands_every_run_once(outputs):
+    """Bounded batches keep the parent's memory flat (benchmarks/soak.py); the batches must still add up."""
+    sweep = run_script(sweep_args(outputs, "b", *SIX_RUNS, "hydra/launcher=joblib", "hydra.sweeper.max_batch_size=4"))
+    assert sweep.returncode == 0, sweep.stderr
+    assert "[6/6] model=" in sweep.stdout and "6 finished, 0 failed" in sweep.stdout
+    assert {record["status"] for record in results(outputs / "b").values()} == {"finished"}
+    assert len(results(outputs / "b")) == 6
+
+
+def test_default_batch_size_per_launcher():
+    from hydra_plugins.resumable_sweeper import default_batch_size
+
+    BasicLauncher = type("BasicLauncher", (), {})
+    JoblibLauncher = type("JoblibLauncher", (), {"joblib": {"n_jobs": 2}})
+    SlurmLauncher = type("SlurmLauncher", (), {})
+    assert default_batch_size(BasicLauncher(), 500) == 1  # a fault outside a run costs one job
+    assert default_batch_size(JoblibLauncher(), 500) == 64  # bounded: the parent holds a batch's returns
+    assert default_batch_size(SlurmLauncher(), 500) == 500  # a batch boundary on a cluster waits on the queue
+
+
 def test_unknown_sweep_key_stops_before_any_run(outputs):
     result = run_script(sweep_args(outputs, "bad", "model=attention,gru", "task.distancez=2,3"))
     assert result.returncode == 2

@@ -39,7 +39,7 @@ PROGRESS = ".progress.json"
 @dataclasses.dataclass
 class ResumableSweeperConf:
     _target_: str = "hydra_plugins.resumable_sweeper.ResumableSweeper"
-    max_batch_size: int | None = None  # jobs handed to the launcher at once; null = all (best pipelining)
+    max_batch_size: int | None = None  # jobs handed to the launcher at once; null = per launcher, see batch_size
     params: dict[str, str] | None = None  # sweep axes, as in Hydra's basic sweeper
 
 
@@ -55,6 +55,25 @@ class Job:
     label: str
     outcome: str | None = None  # skipped | finished | failed
     reason: str | None = None
+
+
+def default_batch_size(launcher, jobs: int) -> int:
+    """How many jobs to hand the launcher at once when hydra.sweeper.max_batch_size is null.
+
+    - In-process (basic launcher): one, so a fault outside a run (Hydra cannot write its files) costs one job.
+    - joblib: 32 per worker. The launcher holds every JobReturn of a batch until the batch ends, so one batch
+      of everything made the parent grow ~160 KiB per run (benchmarks/soak.py measured it); bounded batches
+      keep it flat, and the idle tail at each batch boundary costs about 1/64 of the work.
+    - Cluster launchers (submitit): everything at once, since a batch boundary there waits on the queue.
+    """
+    kind = type(launcher).__name__
+    if kind == "BasicLauncher":
+        return 1
+    if kind == "JoblibLauncher":
+        n_jobs = int(getattr(launcher, "joblib", {}).get("n_jobs", -1))
+        workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)  # joblib's -1 = all cores
+        return 32 * workers
+    return max(1, jobs)
 
 
 def now() -> str:
@@ -90,15 +109,11 @@ class ResumableSweeper(BasicSweeper):
                 job.outcome = "failed"
                 log.error(f"not launching {job.run_dir.name}: {job.reason}")
         todo = [job for job in todo if job.outcome is None]
-        returns = []
-        # In-process jobs go one at a time, so a fault outside a run (say, Hydra cannot write its files) costs
-        # only that job; parallel launchers get everything at once, for the best pipelining.
-        in_process = type(self.launcher).__name__ == "BasicLauncher"
-        batch_size = self.max_batch_size or (1 if in_process else max(1, len(todo)))
+        batch_size = self.max_batch_size or default_batch_size(self.launcher, len(todo))
         for first in range(0, len(todo), batch_size):
             batch = todo[first:first + batch_size]
             try:
-                returns.append(self.launcher.launch([job.overrides for job in batch], initial_job_idx=first))
+                self.launcher.launch([job.overrides for job in batch], initial_job_idx=first)
             except Exception as error:  # an infrastructure fault must not take the other batches down
                 log.exception(f"launcher failed on jobs {first}..{first + len(batch) - 1}: {error!r}")
                 for job in batch:
@@ -114,7 +129,9 @@ class ResumableSweeper(BasicSweeper):
         print_summary(sweep_dir, jobs, summary)
         if summary["failed"]:
             raise SystemExit(1)
-        return returns
+        # Hydra's JobReturns (each with two full configs, ~160 KiB) are not kept: result.json is the truth, and
+        # holding them made the parent grow with every run.
+        return summary
 
     def plan(self, arguments: list[str], run) -> tuple[list[Job], bool]:
         """Every job's overrides, run directory and config hash; every config checked before anything runs."""
