@@ -106,6 +106,81 @@ def test_ten_random_kills_of_a_parallel_sweep_then_resume(outputs):
     kill_repeatedly_then_resume(outputs, 10, 1, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 
 
+def fake_job(tmp_path: Path, name: str, state: str):
+    """A sweeper Job whose run directory looks finished, started-then-lost, or never started."""
+    from hydra_plugins.resumable_sweeper import Job
+
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    if state in ("finished", "lost"):
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text("[]")
+    if state == "finished":
+        (run_dir / "result.json").write_text(json.dumps({"config_hash": name, "status": "finished"}))
+    return Job([f"name={name}"], run_dir, name, name)
+
+
+def test_a_lost_worker_requeues_the_jobs_that_never_started_once(tmp_path):
+    """joblib aborts a whole batch when one worker dies (the OOM killer, say): innocent jobs go back on the
+    queue once, the jobs in flight fail with the launcher's reason, and a broken launcher is not retried."""
+    from hydra_plugins.resumable_sweeper import ResumableSweeper
+
+    started = time.time()
+    done, lost, waiting = (fake_job(tmp_path, n, s) for n, s in [("a", "finished"), ("b", "lost"), ("c", "never")])
+    retry = ResumableSweeper.settle([done, lost, waiting], "TerminatedWorkerError: worker died", started, None)
+    assert retry == [waiting] and waiting.outcome is None and waiting.attempts == 1
+    assert done.outcome == "finished"
+    assert lost.outcome == "failed" and "TerminatedWorkerError" in lost.reason and "rerun" in lost.reason
+
+    again = ResumableSweeper.settle([waiting], "TerminatedWorkerError: worker died", time.time(), None)
+    assert again == [] and waiting.outcome == "failed"  # one retry only: the second loss is recorded
+    assert "before it started" in waiting.reason
+
+    idle = fake_job(tmp_path, "d", "never")
+    assert ResumableSweeper.settle([idle], "BrokenLauncher: no workers", time.time(), None) == []
+    assert idle.outcome == "failed" and "before it started" in idle.reason  # nothing started: not retried
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is pid, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found.append((int(stat.parent.name), (stat.parent / "cmdline").read_text().replace("\0", " ")))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_worker_costs_only_the_runs_in_flight(outputs):
+    long_runs = ["model=attention,gru,lstm", "task.distances=2,3,4", "task.seq_len=12", "train=quick",
+                 "train.steps=1500", "train.eval_every=500", "train.target_accuracy=1.0", "train.eval_sequences=8"]
+    command = [sys.executable, *sweep_args(outputs, "w", *long_runs, "hydra/launcher=joblib",
+                                           "hydra.launcher.n_jobs=2")]
+    sweep = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not list((outputs / "w").rglob(".hydra")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    workers = [pid for pid, cmd in children(sweep.pid) if "LokyProcess" in cmd]
+    assert workers, "no joblib worker found"
+    os.kill(workers[0], signal.SIGKILL)
+    output, _ = sweep.communicate(timeout=600)
+    assert sweep.returncode == 1, output[-3000:]  # the runs in flight failed, and the exit code says so
+    assert "go back on the queue" in output
+    records = check_every_result_is_complete(outputs / "w")
+    lost = json.loads((outputs / "w" / "sweep.json").read_text())["jobs"]
+    failed = [job for job in lost if job["outcome"] == "failed"]
+    assert 1 <= len(failed) <= 2 and all("worker was lost" in job["reason"] for job in failed)
+    assert sum(r["status"] == "finished" for r in records.values()) == 9 - len(failed)
+    resume = run_script(sweep_args(outputs, "w", *long_runs, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"))
+    assert resume.returncode == 0 and f"running {len(failed)}" in resume.stdout
+
+
 # ------------------------------------------------------------------------------------------------ faults
 
 FAULTY_TASK = '''

@@ -55,6 +55,7 @@ class Job:
     label: str
     outcome: str | None = None  # skipped | finished | failed
     reason: str | None = None
+    attempts: int = 0  # launches lost to a launcher fault
 
 
 def default_batch_size(launcher, jobs: int) -> int:
@@ -110,16 +111,19 @@ class ResumableSweeper(BasicSweeper):
                 log.error(f"not launching {job.run_dir.name}: {job.reason}")
         todo = [job for job in todo if job.outcome is None]
         batch_size = self.max_batch_size or default_batch_size(self.launcher, len(todo))
-        for first in range(0, len(todo), batch_size):
-            batch = todo[first:first + batch_size]
+        queue, launched = list(todo), 0
+        while queue:
+            batch, queue = queue[:batch_size], queue[batch_size:]
+            launched_at = time.time()
             try:
-                self.launcher.launch([job.overrides for job in batch], initial_job_idx=first)
+                self.launcher.launch([job.overrides for job in batch], initial_job_idx=launched)
+                fault = None
             except Exception as error:  # an infrastructure fault must not take the other batches down
-                log.exception(f"launcher failed on jobs {first}..{first + len(batch) - 1}: {error!r}")
-                for job in batch:
-                    job.reason = f"launcher failed: {type(error).__name__}: {error}"
-            for job in batch:
-                collect_outcome(job, run)
+                message = str(error).split(". ")[0]  # joblib's messages run to a paragraph
+                fault = f"{type(error).__name__}: {message[:200]}"
+                log.exception(f"launcher failed on a batch of {len(batch)} jobs: {error!r}")
+            launched += len(batch)
+            queue = self.settle(batch, fault, launched_at, run) + queue
             write_manifest(sweep_dir, jobs, state="running", started_at=started)
 
         summary = {"total": len(jobs), "skipped": skipped,
@@ -132,6 +136,34 @@ class ResumableSweeper(BasicSweeper):
         # Hydra's JobReturns (each with two full configs, ~160 KiB) are not kept: result.json is the truth, and
         # holding them made the parent grow with every run.
         return summary
+
+    @staticmethod
+    def settle(batch: list[Job], fault: str | None, launched_at: float, run) -> list[Job]:
+        """Record each job's outcome from its result.json; return the jobs to launch again.
+
+        When the launcher itself fails mid-batch (joblib aborts the whole batch when one worker dies, say of
+        the OOM killer), the jobs that never started are innocent: they go back on the queue, once. The jobs
+        that were running when it happened fail with the launcher's reason, and a rerun of the sweep retries
+        them. If nothing in the batch started, the launcher is broken and nothing is retried.
+        """
+        unsettled = [job for job in batch if not collect_outcome(job, run)]
+        if fault is None:
+            return []
+        started = {id(job) for job in unsettled if started_since(job.run_dir, launched_at)}
+        progressed = bool(started) or len(unsettled) < len(batch)
+        retry = []
+        for job in unsettled:
+            job.attempts += 1
+            if id(job) in started:
+                job.reason = f"its worker was lost while it ran ({fault}); rerun the sweep to retry it"
+            elif progressed and job.attempts < 2:
+                job.outcome, job.reason = None, None
+                retry.append(job)
+            else:
+                job.reason = f"launcher failed before it started: {fault}"
+        if retry:
+            log.warning(f"{len(retry)} jobs that had not started go back on the queue after: {fault}")
+        return retry
 
     def plan(self, arguments: list[str], run) -> tuple[list[Job], bool]:
         """Every job's overrides, run directory and config hash; every config checked before anything runs."""
@@ -180,8 +212,11 @@ def report_bad_job(overrides, error) -> int:
     return 2
 
 
-def collect_outcome(job: Job, run) -> None:
-    """What the job left behind: its result.json is the truth, whatever the launcher returned."""
+def collect_outcome(job: Job, run) -> bool:
+    """What the job left behind: its result.json is the truth, whatever the launcher returned.
+
+    Returns whether it left a result for this config; without one the job counts as failed.
+    """
     try:
         record = json.loads((job.run_dir / "result.json").read_text())
     except (OSError, ValueError):
@@ -189,9 +224,18 @@ def collect_outcome(job: Job, run) -> None:
     if record is not None and record.get("config_hash") == job.config_hash:
         job.outcome = "finished" if record.get("status") == "finished" else "failed"
         job.reason = record.get("reason") if job.outcome == "failed" else None
-    else:
-        job.outcome = "failed"
-        job.reason = job.reason or "the job ended without writing result.json"
+        return True
+    job.outcome = "failed"
+    job.reason = "the job ended without writing result.json"
+    return False
+
+
+def started_since(run_dir: Path, moment: float) -> bool:
+    """Whether a job began in run_dir at or after moment: Hydra writes .hydra/ there as a job starts."""
+    try:
+        return (run_dir / ".hydra" / "overrides.yaml").stat().st_mtime >= moment - 1.0
+    except OSError:
+        return False
 
 
 def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str, summary=None) -> None:
