@@ -11,7 +11,10 @@ whatever launcher is configured (in-process, joblib, submitit). Around that it:
    for the same config hash (``+force=true`` reruns them);
 3. writes ``<sweep dir>/sweep.json``, the manifest that says which runs the sweep
    expects, so a report of a sweep still running knows it is partial;
-4. ends with a summary of skipped, finished and failed runs, and exits non-zero
+4. hands the launcher bounded batches (``default_batch_size``), and when the
+   launcher itself fails mid-batch (a joblib worker killed), puts the jobs that
+   never started back on the queue once (``settle``);
+5. ends with a summary of skipped, finished and failed runs, and exits non-zero
    when any run failed.
 """
 
@@ -39,7 +42,7 @@ PROGRESS = ".progress.json"
 @dataclasses.dataclass
 class ResumableSweeperConf:
     _target_: str = "hydra_plugins.resumable_sweeper.ResumableSweeper"
-    max_batch_size: int | None = None  # jobs handed to the launcher at once; null = per launcher, see batch_size
+    max_batch_size: int | None = None  # jobs handed to the launcher at once; null = per launcher, see default_batch_size
     params: dict[str, str] | None = None  # sweep axes, as in Hydra's basic sweeper
 
 
