@@ -42,7 +42,7 @@ PROGRESS = ".progress.json"
 @dataclasses.dataclass
 class ResumableSweeperConf:
     _target_: str = "hydra_plugins.resumable_sweeper.ResumableSweeper"
-    max_batch_size: int | None = None  # jobs handed to the launcher at once; null = per launcher, see default_batch_size
+    max_batch_size: int | None = None  # jobs per launch; null = per launcher (default_batch_size)
     params: dict[str, str] | None = None  # sweep axes, as in Hydra's basic sweeper
 
 
