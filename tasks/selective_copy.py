@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from tasks.base import (
-    IGNORE,
-    NO_DISTANCE,
-    Batch,
-    Task,
-    TaskConfigError,
-    random_between,
-    random_order,
-    random_tokens,
-    require_int,
-)
+from tasks.base import IGNORE, NO_DISTANCE, Batch, random_between, random_order, random_tokens
+from tasks.copy import Copy
 
 
-class SelectiveCopy(Task):
+class SelectiveCopy(Copy):
     """Copy memory with random spacing: the model must pick the data tokens out of the noise by content.
 
     The first seq_len - k - 1 positions hold k data symbols at random positions
@@ -43,31 +32,11 @@ class SelectiveCopy(Task):
     Source: Gu & Dao (2023), "Mamba: Linear-Time Sequence Modeling with
     Selective State Spaces", arXiv:2312.00752, its selective copying task, a
     variant of the copy-memory task of Arjovsky, Shah & Bengio (2016).
+
+    Everything but the layout is copy memory's: the settings and their checks, the
+    tokens (Copy's blank serves as the noise), chance, and the distance bounds
+    (k + 1 up to seq_len - k, the same extremes).
     """
-
-    def __init__(self, distances, eval_distances=None, seq_len: int = 64, num_items: int = 4,
-                 num_symbols: int = 8):
-        self.seq_len = require_int("task.seq_len", seq_len, 3)
-        self.num_items = require_int("task.num_items", num_items, 1)
-        self.num_symbols = require_int("task.num_symbols", num_symbols, 2)
-        if 2 * self.num_items + 1 > self.seq_len:
-            raise TaskConfigError(
-                f"task.num_items={num_items}: the data, the delimiter and the outputs take 2 * num_items + 1 = "
-                f"{2 * num_items + 1} tokens, more than task.seq_len={seq_len}")
-        super().__init__(distances, eval_distances)
-        self.noise, self.delimiter = self.num_symbols, self.num_symbols + 1
-        self.vocab_size = self.num_symbols + 2
-        self.num_classes = self.num_symbols
-        self.chance_accuracy = 1.0 / self.num_symbols
-        self.memoryless_cross_entropy = math.log(self.num_symbols)
-
-    @property
-    def min_distance(self) -> int:
-        return self.num_items + 1  # the i-th symbol as late as it can be: k - i - 1 symbols and ':' follow it
-
-    @property
-    def max_distance(self) -> int:
-        return self.seq_len - self.num_items  # the first symbol at position 0, its output at seq_len - k
 
     def _sample(self, batch_size, distance_per_row, generator):
         k, context = self.num_items, self.seq_len - self.num_items - 1  # the delimiter sits at `context`
@@ -84,7 +53,7 @@ class SelectiveCopy(Task):
         data_at = torch.where(chosen, slots, context).sort(dim=1).values[:, :k]  # (B, k) ascending; no host sync
 
         symbols = random_tokens(batch_size, k, self.num_symbols, generator)  # (B, k)
-        inputs = torch.full((batch_size, self.seq_len), self.noise, device=device)
+        inputs = torch.full((batch_size, self.seq_len), self.blank, device=device)  # the noise
         inputs.scatter_(1, data_at, symbols)
         inputs[:, context] = self.delimiter
         output_at = context + 1 + torch.arange(k, device=device)[None, :]  # (1, k)

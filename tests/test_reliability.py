@@ -127,17 +127,17 @@ def test_a_lost_worker_requeues_the_jobs_that_never_started_once(tmp_path):
 
     started = time.time()
     done, lost, waiting = (fake_job(tmp_path, n, s) for n, s in [("a", "finished"), ("b", "lost"), ("c", "never")])
-    retry = ResumableSweeper.settle([done, lost, waiting], "TerminatedWorkerError: worker died", started, None)
+    retry = ResumableSweeper.settle([done, lost, waiting], "TerminatedWorkerError: worker died", started)
     assert retry == [waiting] and waiting.outcome is None and waiting.attempts == 1
     assert done.outcome == "finished"
     assert lost.outcome == "failed" and "TerminatedWorkerError" in lost.reason and "rerun" in lost.reason
 
-    again = ResumableSweeper.settle([waiting], "TerminatedWorkerError: worker died", time.time(), None)
+    again = ResumableSweeper.settle([waiting], "TerminatedWorkerError: worker died", time.time())
     assert again == [] and waiting.outcome == "failed"  # one retry only: the second loss is recorded
     assert "before it started" in waiting.reason
 
     idle = fake_job(tmp_path, "d", "never")
-    assert ResumableSweeper.settle([idle], "BrokenLauncher: no workers", time.time(), None) == []
+    assert ResumableSweeper.settle([idle], "BrokenLauncher: no workers", time.time()) == []
     assert idle.outcome == "failed" and "before it started" in idle.reason  # nothing started: not retried
 
 

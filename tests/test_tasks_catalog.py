@@ -97,7 +97,7 @@ def read_selective_copy(task, seq):
     delimiter_at = len(seq) - k - 1
     assert seq[delimiter_at] == task.delimiter and seq.count(task.delimiter) == 1
     data_at = [t for t in range(delimiter_at) if seq[t] < task.num_symbols]
-    assert len(data_at) == k and all(s == task.noise for s in seq[delimiter_at + 1:])
+    assert len(data_at) == k and all(s == task.blank for s in seq[delimiter_at + 1:])
     for i, source in enumerate(data_at):
         t = delimiter_at + 1 + i
         targets[t], distances[t] = seq[source], t - source

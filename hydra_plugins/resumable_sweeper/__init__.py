@@ -126,7 +126,7 @@ class ResumableSweeper(BasicSweeper):
                 fault = f"{type(error).__name__}: {message[:200]}"
                 log.exception(f"launcher failed on a batch of {len(batch)} jobs: {error!r}")
             launched += len(batch)
-            queue = self.settle(batch, fault, launched_at, run) + queue
+            queue = self.settle(batch, fault, launched_at) + queue
             write_manifest(sweep_dir, jobs, state="running", started_at=started)
 
         summary = {"total": len(jobs), "skipped": skipped,
@@ -141,7 +141,7 @@ class ResumableSweeper(BasicSweeper):
         return summary
 
     @staticmethod
-    def settle(batch: list[Job], fault: str | None, launched_at: float, run) -> list[Job]:
+    def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:
         """Record each job's outcome from its result.json; return the jobs to launch again.
 
         When the launcher itself fails mid-batch (joblib aborts the whole batch when one worker dies, say of
@@ -149,7 +149,7 @@ class ResumableSweeper(BasicSweeper):
         that were running when it happened fail with the launcher's reason, and a rerun of the sweep retries
         them. If nothing in the batch started, the launcher is broken and nothing is retried.
         """
-        unsettled = [job for job in batch if not collect_outcome(job, run)]
+        unsettled = [job for job in batch if not collect_outcome(job)]
         if fault is None:
             return []
         started = {id(job) for job in unsettled if started_since(job.run_dir, launched_at)}
@@ -215,7 +215,7 @@ def report_bad_job(overrides, error) -> int:
     return 2
 
 
-def collect_outcome(job: Job, run) -> bool:
+def collect_outcome(job: Job) -> bool:
     """What the job left behind: its result.json is the truth, whatever the launcher returned.
 
     Returns whether it left a result for this config; without one the job counts as failed.
