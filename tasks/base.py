@@ -49,8 +49,8 @@ def data_generator(task_name: str, seed: int, role: str, distance: int | None = 
     would be silently dropped. Train and eval streams differ in the role, so no
     evaluation sequence is ever drawn from the training stream.
     """
-    if role not in ("train", "eval"):
-        raise ValueError(f"role={role!r}: allowed are 'train' and 'eval'")
+    if role not in ("train", "val", "eval"):
+        raise ValueError(f"role={role!r}: allowed are 'train', 'val' and 'eval'")
     generator = torch.Generator(device=device)
     generator.manual_seed(zlib.crc32(f"{task_name}/{role}/{distance}/seed={int(seed)}".encode()))
     return generator
@@ -96,6 +96,7 @@ class Task:
     """
 
     min_distance = 1
+    supports_untrained_distances = True
     # Optional: the cross-entropy (nats) per scored position of the best guess that uses no memory of the
     # sequence, for tasks where that baseline is informative (copy memory). Recorded in result.json.
     memoryless_cross_entropy: float | None = None
@@ -114,10 +115,17 @@ class Task:
     def max_distance(self) -> int:
         raise NotImplementedError
 
-    def sample(self, batch_size: int, generator: torch.Generator, distance: int | None = None) -> Batch:
+    def producible(self, distance: int) -> bool:
+        return self.min_distance <= distance <= self.max_distance
+
+    def sample(self, batch_size: int, generator: torch.Generator, distance=None, weights=None) -> Batch:
         """A batch of fresh sequences; ``distance=None`` mixes the training distances uniformly."""
-        choices = self.distances if distance is None else [distance]
-        pick = torch.randint(len(choices), (batch_size,), generator=generator, device=generator.device)
+        choices = self.distances if distance is None else list(distance) if isinstance(distance, list) else [distance]
+        if weights is not None:
+            probabilities = torch.tensor(weights, device=generator.device)
+            pick = torch.multinomial(probabilities, batch_size, replacement=True, generator=generator)
+        else:
+            pick = torch.randint(len(choices), (batch_size,), generator=generator, device=generator.device)
         distance_per_row = torch.tensor(choices, device=generator.device)[pick]  # (B,)
         return self._sample(batch_size, distance_per_row, generator)
 

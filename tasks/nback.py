@@ -34,6 +34,8 @@ class NBack(Task):
     J. Exp. Psychol. 55(4)), here as a sequence-model probe with a controlled lag.
     """
 
+    supports_untrained_distances = False  # every token names its lag: an untrained lag is an untrained token
+
     def __init__(self, distances, eval_distances=None, seq_len: int = 128, num_symbols: int = 8):
         self.seq_len = require_int("task.seq_len", seq_len, 2)
         self.num_symbols = require_int("task.num_symbols", num_symbols, 2)
@@ -47,10 +49,10 @@ class NBack(Task):
     def max_distance(self) -> int:
         return self.seq_len - 1  # the answer sits at t - d >= 0, the question at t <= seq_len - 1
 
-    def sample(self, batch_size, generator, distance=None):
-        if distance is not None and distance not in self.lags:
+    def sample(self, batch_size, generator, distance=None, weights=None):
+        if isinstance(distance, int) and distance not in self.lags:
             raise TaskConfigError(f"distance={distance}: this n-back only has lag tags for {self.lags}")
-        return super().sample(batch_size, generator, distance)
+        return super().sample(batch_size, generator, distance, weights)
 
     def _sample(self, batch_size, distance_per_row, generator):
         symbols = random_tokens(batch_size, self.seq_len, self.num_symbols, generator)  # (B, L)

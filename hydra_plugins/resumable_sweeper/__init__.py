@@ -1,26 +1,21 @@
 """A sweeper for sweeps that take hours: resumable, validated up front, failures isolated and summarised.
 
-Hydra loads sweepers only from the ``hydra_plugins`` package, which is why this
-one file lives outside the project's own folders. It keeps Hydra's basic sweep
-grammar (``a=1,2 b=x,y`` and ``hydra.sweeper.params``) and runs jobs through
-whatever launcher is configured (in-process, joblib, submitit). Around that it:
+Hydra loads sweepers only from the ``hydra_plugins`` package, which is why this file lives outside the
+project's own folders. It keeps Hydra's basic sweep grammar (``a=1,2 b=x,y`` and ``hydra.sweeper.params``)
+and runs jobs through whatever launcher is configured (in-process, joblib, submitit). Around that it:
 
-1. composes and checks every job's config before any job starts, so a typo or an
-   impossible value stops the sweep at once, naming the key;
-2. skips every job whose run directory already holds a complete ``result.json``
-   for the same config hash (``+force=true`` reruns them);
-3. writes ``<sweep dir>/sweep.json``, the manifest that says which runs the sweep
-   expects, so a report of a sweep still running knows it is partial;
-4. hands the launcher bounded batches (``default_batch_size``), and when the
-   launcher itself fails mid-batch (a joblib worker killed), puts the jobs that
-   never started back on the queue once (``settle``);
-5. ends with a summary of skipped, finished and failed runs, and exits non-zero
-   when any run failed.
+1. composes and checks every job's config before any job starts, so a typo or an impossible value stops the
+   sweep at once, naming the key;
+2. skips every job whose run directory holds a complete ``result.json`` for the same config hash and the same
+   code (``+force=true`` reruns them); a job whose code changed reruns, with one line that names the files;
+3. writes ``<sweep dir>/sweep.json``, the manifest of the runs the sweep expects, so a report of a sweep still
+   running knows it is partial;
+4. hands the launcher bounded batches (``default_batch_size``), and when the launcher itself fails mid-batch
+   (a joblib worker killed), puts the jobs that never started back on the queue once (``settle``);
+5. ends with a summary of skipped, finished and failed runs, and exits non-zero when any run failed.
 """
 
-
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -32,6 +27,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
@@ -55,10 +51,14 @@ class Job:
     overrides: list[str]
     run_dir: Path
     config_hash: str
-    label: str
+    sources: dict[str, str]
     outcome: str | None = None  # skipped | finished | failed
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.overrides)
 
 
 def default_batch_size(launcher, jobs: int) -> int:
@@ -80,96 +80,69 @@ def default_batch_size(launcher, jobs: int) -> int:
     return max(1, jobs)
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
 class ResumableSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
 
     def sweep(self, arguments: list[str]) -> Any:
-        import run  # the project's entry module: config checks, config hash, result records
+        from harness import record
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        jobs, force = self.plan(arguments, run)
+        jobs, force = self.plan(arguments)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
+        changed = []
         for job in jobs:
-            if not force and run.read_complete_result(job.run_dir, job.config_hash) is not None:
+            reuse, why = record.reusable(record.read(job.run_dir / record.RESULT_FILE)[0], job.config_hash,
+                                         job.sources)
+            if reuse and not force:
                 job.outcome = "skipped"
+            elif why.startswith("code changed"):
+                changed.append(f"rerun {job.run_dir.name}: {why}")
         todo = [job for job in jobs if job.outcome is None]
-        started = now()
-        write_manifest(sweep_dir, jobs, state="running", started_at=started)
-        reset_progress(sweep_dir, len(todo))
-        skipped = len(jobs) - len(todo)
+        started, skipped = now(), len(jobs) - len(todo)
         print(f"sweep {sweep_dir}: {len(jobs)} runs; {skipped} already complete and skipped"
               f"{' (+force=true reruns them)' if skipped else ''}; running {len(todo)}", flush=True)
+        for line in changed:
+            print(line, flush=True)
+        write_manifest(sweep_dir, jobs, "running", started)
+        reset_progress(sweep_dir, len(todo))
 
         for job in todo:
             job.reason = unwritable(job.run_dir)
             if job.reason:
                 job.outcome = "failed"
                 log.error(f"not launching {job.run_dir.name}: {job.reason}")
-        todo = [job for job in todo if job.outcome is None]
-        batch_size = self.max_batch_size or default_batch_size(self.launcher, len(todo))
-        queue, launched = list(todo), 0
+        queue = [job for job in todo if job.outcome is None]
+        batch_size = self.max_batch_size or default_batch_size(self.launcher, len(queue))
+        launched = 0
         while queue:
             batch, queue = queue[:batch_size], queue[batch_size:]
-            launched_at = time.time()
+            launched_at, fault = time.time(), None
             try:
                 self.launcher.launch([job.overrides for job in batch], initial_job_idx=launched)
-                fault = None
             except Exception as error:  # an infrastructure fault must not take the other batches down
-                message = str(error).split(". ")[0]  # joblib's messages run to a paragraph
-                fault = f"{type(error).__name__}: {message[:200]}"
+                fault = f"{type(error).__name__}: {str(error).split('. ')[0][:200]}"  # joblib writes paragraphs
                 log.exception(f"launcher failed on a batch of {len(batch)} jobs: {error!r}")
             launched += len(batch)
-            queue = self.settle(batch, fault, launched_at) + queue
-            write_manifest(sweep_dir, jobs, state="running", started_at=started)
+            queue = settle(batch, fault, launched_at) + queue
+            write_manifest(sweep_dir, jobs, "running", started)
 
         summary = {"total": len(jobs), "skipped": skipped,
                    "finished": sum(job.outcome == "finished" for job in jobs),
                    "failed": sum(job.outcome == "failed" for job in jobs)}
-        write_manifest(sweep_dir, jobs, state="finished", started_at=started, summary=summary)
+        write_manifest(sweep_dir, jobs, "finished", started, summary)
         print_summary(sweep_dir, jobs, summary)
         if summary["failed"]:
             raise SystemExit(1)
-        # Hydra's JobReturns (each with two full configs, ~160 KiB) are not kept: result.json is the truth, and
-        # holding them made the parent grow with every run.
+        # Hydra's JobReturns (each with two full configs, ~160 KiB) are not kept: result.json is the truth.
         return summary
 
-    @staticmethod
-    def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:
-        """Record each job's outcome from its result.json; return the jobs to launch again.
+    def plan(self, arguments: list[str]) -> tuple[list[Job], bool]:
+        """Every job's overrides, run directory, config hash and source hashes, every config checked first."""
+        from harness import record
+        from harness.config import ConfigError, build, config_hash
 
-        When the launcher itself fails mid-batch (joblib aborts the whole batch when one worker dies, say of
-        the OOM killer), the jobs that never started are innocent: they go back on the queue, once. The jobs
-        that were running when it happened fail with the launcher's reason, and a rerun of the sweep retries
-        them. If nothing in the batch started, the launcher is broken and nothing is retried.
-        """
-        unsettled = [job for job in batch if not collect_outcome(job)]
-        if fault is None:
-            return []
-        started = {id(job) for job in unsettled if started_since(job.run_dir, launched_at)}
-        progressed = bool(started) or len(unsettled) < len(batch)
-        retry = []
-        for job in unsettled:
-            job.attempts += 1
-            if id(job) in started:
-                job.reason = f"its worker was lost while it ran ({fault}); rerun the sweep to retry it"
-            elif progressed and job.attempts < 2:
-                job.outcome, job.reason = None, None
-                retry.append(job)
-            else:
-                job.reason = f"launcher failed before it started: {fault}"
-        if retry:
-            log.warning(f"{len(retry)} jobs that had not started go back on the queue after: {fault}")
-        return retry
-
-    def plan(self, arguments: list[str], run) -> tuple[list[Job], bool]:
-        """Every job's overrides, run directory and config hash; every config checked before anything runs."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
         [all_jobs] = self.split_arguments(overrides, None)
@@ -181,20 +154,70 @@ class ResumableSweeper(BasicSweeper):
                 HydraConfig.instance().set_config(cfg)  # the run directory interpolates ${hydra:runtime.choices}
                 run_dir = Path(str(cfg.hydra.sweep.dir)) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
                 try:
-                    run.build(cfg, build_model=False)
-                except run.ConfigError as error:
+                    built = build(cfg, build_model=False)
+                except ConfigError as error:
                     raise SystemExit(report_bad_job(job_overrides, error)) from None
                 force = force or bool(OmegaConf.select(cfg, "force", default=False))
                 if run_dir in by_dir:  # same config hash: differs only in keys outside it (threads, device...)
-                    log.warning(f"jobs {' '.join(by_dir[run_dir].overrides)} and {' '.join(job_overrides)} "
-                                f"define the same run ({run_dir.name}); it runs once")
+                    log.warning(f"jobs {by_dir[run_dir].label} and {' '.join(job_overrides)} define the same run "
+                                f"({run_dir.name}); it runs once")
                     continue
-                job = Job(list(job_overrides), run_dir, run.config_hash(cfg), " ".join(job_overrides))
-                by_dir[run_dir] = job
-                jobs.append(job)
+                files = record.source_files(type(built.task), get_class(cfg.model._target_))
+                by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files))
+                jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
         return jobs, force
+
+
+def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:
+    """Record each job's outcome from its result.json; return the jobs to launch again.
+
+    When the launcher itself fails mid-batch (joblib aborts the whole batch when one worker dies, say of the
+    OOM killer), the jobs that never started are innocent: they go back on the queue, once. The jobs that were
+    running when it happened fail with the launcher's reason, and a rerun of the sweep retries them. If nothing
+    in the batch started, the launcher is broken and nothing is retried.
+    """
+    unsettled = [job for job in batch if not collect_outcome(job)]
+    if fault is None:
+        return []
+    started = {id(job) for job in unsettled if started_since(job.run_dir, launched_at)}
+    progressed = bool(started) or len(unsettled) < len(batch)
+    retry = []
+    for job in unsettled:
+        job.attempts += 1
+        if id(job) in started:
+            job.reason = f"its worker was lost while it ran ({fault}); rerun the sweep to retry it"
+        elif progressed and job.attempts < 2:
+            job.outcome, job.reason = None, None
+            retry.append(job)
+        else:
+            job.reason = f"launcher failed before it started: {fault}"
+    if retry:
+        log.warning(f"{len(retry)} jobs that had not started go back on the queue after: {fault}")
+    return retry
+
+
+def collect_outcome(job: Job) -> bool:
+    """What the job left behind: its result.json is the truth, whatever the launcher returned. Returns whether
+    it left a record for this config; without one the job counts as failed."""
+    from harness import record
+
+    stored, _ = record.read(job.run_dir / record.RESULT_FILE)
+    if stored is not None and stored.config_hash == job.config_hash:
+        job.outcome = "finished" if stored.complete else "failed"
+        job.reason = None if stored.complete else stored.reason
+        return True
+    job.outcome, job.reason = "failed", "the job ended without writing result.json"
+    return False
+
+
+def started_since(run_dir: Path, moment: float) -> bool:
+    """Whether a job began in run_dir at or after moment: Hydra writes .hydra/ there as a job starts."""
+    try:
+        return (run_dir / ".hydra" / "overrides.yaml").stat().st_mtime >= moment - 1.0
+    except OSError:
+        return False
 
 
 def unwritable(run_dir: Path) -> str | None:
@@ -215,47 +238,26 @@ def report_bad_job(overrides, error) -> int:
     return 2
 
 
-def collect_outcome(job: Job) -> bool:
-    """What the job left behind: its result.json is the truth, whatever the launcher returned.
-
-    Returns whether it left a result for this config; without one the job counts as failed.
-    """
-    try:
-        record = json.loads((job.run_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        record = None
-    if record is not None and record.get("config_hash") == job.config_hash:
-        job.outcome = "finished" if record.get("status") == "finished" else "failed"
-        job.reason = record.get("reason") if job.outcome == "failed" else None
-        return True
-    job.outcome = "failed"
-    job.reason = "the job ended without writing result.json"
-    return False
-
-
-def started_since(run_dir: Path, moment: float) -> bool:
-    """Whether a job began in run_dir at or after moment: Hydra writes .hydra/ there as a job starts."""
-    try:
-        return (run_dir / ".hydra" / "overrides.yaml").stat().st_mtime >= moment - 1.0
-    except OSError:
-        return False
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str, summary=None) -> None:
-    manifest = {"schema_version": 1, "name": sweep_dir.name, "state": state, "started_at": started_at,
-                "finished_at": now() if state == "finished" else None,
-                "jobs": [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
-                          "outcome": job.outcome, "reason": job.reason} for job in jobs],
-                "summary": summary}
-    temporary = sweep_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    os.replace(temporary, sweep_dir / MANIFEST)
+    write_atomic(sweep_dir / MANIFEST, {
+        "schema_version": 1, "name": sweep_dir.name, "state": state, "started_at": started_at,
+        "finished_at": now() if state == "finished" else None, "summary": summary,
+        "jobs": [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
+                  "outcome": job.outcome, "reason": job.reason} for job in jobs]})
 
 
 def reset_progress(sweep_dir: Path, total: int) -> None:
-    temporary = sweep_dir / f".{PROGRESS}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps({"total": total, "done": 0}))
-    os.replace(temporary, sweep_dir / PROGRESS)
+    write_atomic(sweep_dir / PROGRESS, {"total": total, "done": 0})
+
+
+def write_atomic(path: Path, content: dict) -> None:
+    from harness.record import write_json_atomic
+
+    write_json_atomic(path, content)
 
 
 def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:

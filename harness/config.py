@@ -1,0 +1,247 @@
+"""Config checks, the config hash, and the one place where tasks, models and loggers are built.
+
+Hydra composes the config and checks types: conf/train/*.yaml sit on the ``TrainConfig`` schema registered
+below, so ``train.lr=abc`` or ``train.stepz=10`` is refused while composing. What Hydra cannot know (ranges,
+constructor arguments, protocols that need several distances) is checked here, before any compute, with a
+one-line message that names the key, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOP_LEVEL_KEYS = {"task", "model", "train", "logger", "seed", "device", "threads", "name", "out_root", "force"}
+# Keys that say where, how fast or how visibly a run executes, not what it computes: they stay out of the config
+# hash, so a sweep resumed on another machine, with other threads or another logger, still finds its runs.
+NOT_HASHED = {"force", "threads", "device", "name", "out_root", "logger", "hydra"}
+MODEL_ARGS_FROM_TASK = {"vocab_size", "num_classes", "max_len"}  # model arguments the task supplies
+PROTOCOLS = ("per_distance", "mixed", "dense")
+STOP_WHEN = ("target", "settled")
+HELDOUT = ("auto", "none")
+
+
+class ConfigError(ValueError):
+    """A bad setting, found before any compute. The message names the key, its value and what is allowed."""
+
+
+@dataclass
+class TrainConfig:
+    """The schema of conf/train/*.yaml: the types live here, the values and their comments in the YAML."""
+
+    protocol: str = MISSING
+    heldout: str = MISSING
+    steps: int = MISSING
+    stop_when: str = MISSING
+    batch_size: int = MISSING
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    warmup_steps: int = MISSING
+    min_lr_ratio: float = MISSING
+    grad_clip: float = MISSING
+    log_every: int = MISSING
+    eval_every: int = MISSING
+    eval_sequences: int = MISSING
+    val_sequences: int = MISSING
+    eval_batch_size: int = MISSING
+    target_accuracy: float = MISSING
+    bf16: bool = MISSING
+    save_model: bool = MISSING
+
+
+ConfigStore.instance().store(group="train", name="schema", node=TrainConfig)
+
+
+def check_train(train: TrainConfig) -> TrainConfig:
+    """Ranges and choices of the train group (types were checked by Hydra while composing)."""
+    def refuse(key, rule):
+        raise ConfigError(f"train.{key}={getattr(train, key)!r}: {rule}")
+
+    for key in ("steps", "batch_size", "log_every", "eval_every", "eval_sequences", "eval_batch_size", "lr",
+                "grad_clip"):
+        if not getattr(train, key) > 0:
+            refuse(key, "must be > 0")
+    for key in ("weight_decay", "warmup_steps", "val_sequences"):
+        if getattr(train, key) < 0:
+            refuse(key, "must be >= 0")
+    if not math.isfinite(train.lr):
+        refuse("lr", "must be a finite number > 0")
+    if not 0.0 <= train.min_lr_ratio <= 1.0:
+        refuse("min_lr_ratio", "must lie in [0, 1]")
+    if not 0.0 < train.target_accuracy <= 1.0:
+        refuse("target_accuracy", "must lie in (0, 1]")
+    for key, allowed in (("protocol", PROTOCOLS), ("stop_when", STOP_WHEN), ("heldout", HELDOUT)):
+        if getattr(train, key) not in allowed:
+            refuse(key, f"allowed are {', '.join(allowed)}")
+    return train
+
+
+def check_keys(where: str, node: DictConfig, allowed) -> None:
+    """Refuse keys a component does not take, so a typo or a stray ``+key=`` is never silently ignored."""
+    unknown = sorted(set(node.keys()) - set(allowed) - {"_target_", "hydra"})
+    if unknown:
+        value = OmegaConf.to_container(node, resolve=False)[unknown[0]]
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"{prefix}{unknown[0]}={value!r}: unknown key; allowed are {', '.join(sorted(allowed))}")
+
+
+def constructor_keys(group: str, node: DictConfig) -> set[str]:
+    """The keyword arguments a component's constructor takes, following ``**kwargs`` up the class hierarchy."""
+    target = node.get("_target_")
+    if target is None:
+        raise ConfigError(f"{group}._target_: missing; every {group} YAML names its class")
+    try:
+        cls = get_class(target)
+    except Exception as error:
+        raise ConfigError(f"{group}._target_={target!r}: cannot import it ({error})") from None
+    accepted = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return accepted - {"self"}
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A stable hash of everything that defines what a run computes (task, model, train, seed)."""
+    defining = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+                for key in cfg if key not in NOT_HASHED}
+    return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:12]
+
+
+OmegaConf.register_new_resolver("run_hash", lambda *, _root_: config_hash(_root_), replace=True)
+OmegaConf.register_new_resolver("repo_root", lambda: str(REPO_ROOT), replace=True)
+
+
+@dataclass(frozen=True)
+class DistancePlan:
+    """Which distances a run trains on, with what weights, and which it evaluates.
+
+    ``heldout`` lie inside the training range and are never trained on: a model that learned the task's rule
+    answers them as well as their trained neighbours; one that memorised offsets does not."""
+
+    train: list[int]
+    weights: list[float] | None  # relative sampling weights of ``train`` (dense: 1/d, log-uniform); None: uniform
+    heldout: list[int]
+    evaluated: list[int]  # the curve: task.distances, task.eval_distances and the held-out distances
+
+
+def plan_distances(task, train: TrainConfig) -> DistancePlan:
+    """per_distance: the one distance in task.distances. mixed: every distance listed in task.distances.
+    dense: every producible integer from the smallest to the largest of task.distances, drawn log-uniformly.
+    With ``heldout=auto`` (mixed, dense), the rounded geometric midpoint of each pair of neighbouring listed
+    distances is held out of training and evaluated."""
+    listed = list(task.distances)
+    if train.protocol == "per_distance" and len(listed) != 1:
+        raise ConfigError(f"task.distances={listed}: train.protocol=per_distance trains on one distance; sweep over "
+                          "distances, or set train.protocol=mixed or dense")
+    if train.protocol != "per_distance" and len(listed) < 2:
+        raise ConfigError(f"task.distances={listed}: train.protocol={train.protocol} needs at least two distances")
+    heldout = []
+    if train.protocol != "per_distance" and train.heldout == "auto" and task.supports_untrained_distances:
+        midpoints = {round(math.sqrt(a * b)) for a, b in zip(listed, listed[1:])}
+        heldout = sorted(d for d in midpoints if d not in listed and task.producible(d))
+    if train.protocol == "dense":
+        trained = [d for d in range(listed[0], listed[-1] + 1) if task.producible(d) and d not in heldout]
+        weights = [1.0 / d for d in trained]
+    else:
+        trained, weights = listed, None
+    evaluated = sorted(set(listed) | set(task.eval_distances) | set(heldout))
+    return DistancePlan(trained, weights, heldout, evaluated)
+
+
+@dataclass
+class Built:
+    task: object
+    model: object | None
+    train: TrainConfig
+    plan: DistancePlan
+
+
+def build(cfg: DictConfig, build_model: bool = True) -> Built:
+    """Check the whole config and build the task, the model, the train settings and the distance plan, all
+    before any compute. The one place where tasks and models are instantiated; the sweeper calls it with
+    ``build_model=False`` on every job of a sweep before the first one starts."""
+    check_keys("", cfg, TOP_LEVEL_KEYS)
+    check_keys("task", cfg.task, constructor_keys("task", cfg.task))
+    check_keys("model", cfg.model, constructor_keys("model", cfg.model) - MODEL_ARGS_FROM_TASK)
+    check_keys("train", cfg.train, [f.name for f in dataclasses.fields(TrainConfig)])
+    train = check_train(TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True)))
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ConfigError(f"seed={cfg.seed!r}: must be a non-negative integer")
+    if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise ConfigError(f"device={cfg.device!r}: allowed are auto, cpu, cuda, cuda:N")
+    if cfg.threads != "auto" and (isinstance(cfg.threads, bool) or not isinstance(cfg.threads, int)
+                                  or cfg.threads < 1):
+        raise ConfigError(f"threads={cfg.threads!r}: must be auto or a positive integer")
+    task = instantiate_checked(cfg.task)
+    plan = plan_distances(task, train)
+    if not build_model:
+        return Built(task, None, train, plan)
+    import torch
+
+    torch.manual_seed(cfg.seed)  # model initialisation follows the seed
+    model = instantiate_checked(cfg.model, vocab_size=task.vocab_size, num_classes=task.num_classes,
+                                max_len=task.seq_len)
+    return Built(task, model, train, plan)
+
+
+def instantiate_checked(node: DictConfig, **supplied):
+    """instantiate, with the component's own check (which names the setting and its limit) as a ConfigError."""
+    try:
+        return instantiate(node, **supplied, _convert_="all")
+    except Exception as error:
+        while error.__cause__ is not None:  # Hydra wraps constructor errors in InstantiationException
+            error = error.__cause__
+        raise ConfigError(str(error)) from None
+
+
+def build_logger(cfg: DictConfig, run_dir: Path):
+    """The optional external logger of the ``logger`` group (none, tensorboard, wandb), or None."""
+    node = cfg.get("logger")
+    if not node or node.get("_target_") is None:
+        return None
+    check_keys("logger", node, constructor_keys("logger", node) - {"run_dir", "run_name", "config"})
+    return instantiate_checked(node, run_dir=str(run_dir), run_name=Path(run_dir).name,
+                               config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def resolve_device(requested: str):
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={requested!r}: CUDA is not available on this machine; use auto or cpu")
+    return torch.device(requested)
+
+
+def resolve_threads(requested) -> int:
+    """Threads per run: explicit, or the machine's cores shared among the jobs that run at once.
+
+    Two jobs that each take every core oversubscribe the CPU and run tens of times slower, so with
+    a parallel launcher each job gets cores // n_jobs (submitit: its cpus_per_task)."""
+    if requested != "auto":
+        return int(requested)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    parallel_jobs = launcher.get("n_jobs") or 1
+    parallel_jobs = cores if parallel_jobs < 0 else parallel_jobs
+    return max(1, cores // parallel_jobs)

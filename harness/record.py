@@ -1,0 +1,279 @@
+"""result.json, the one flat record a run leaves: its schema, its writer, its one reader, and its provenance.
+
+run.py writes it; the sweeper, analysis/ and the tests read it through ``read``. The columns of the analysis
+tables derive from the dataclasses below, so a field added here appears there. While a run trains, it also
+appends one JSON line per log and evaluation to ``metrics.jsonl`` (``MetricsLog``), which is how a sweep that
+is still running can be watched.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_VERSION = 2
+RESULT_FILE = "result.json"
+METRICS_FILE = "metrics.jsonl"
+# The modules of the training loop: a change to any of them can change every result.
+LOOP_MODULES = ["harness/train.py", "harness/trend.py", "harness/config.py"]
+PROJECT_PACKAGES = {"tasks", "models", "harness"}  # where a component's own code can live (never .venv)
+
+
+@dataclass
+class DistanceScore:
+    """Accuracy at one evaluated distance, on that distance's own held-out set and its planted positions only."""
+
+    distance: int
+    accuracy: float  # the test (eval) stream: never used for any decision
+    n: int  # scored positions behind ``accuracy``
+    trained: bool  # drawn in training
+    heldout: bool  # inside the training range but never trained on (the offset-shortcut check)
+    val_accuracy: float | None = None  # the validation stream, at the end of training
+    val_n: int = 0
+
+
+@dataclass
+class HistoryPoint:
+    """One evaluation during training, on the validation stream (or on eval when train.val_sequences=0)."""
+
+    step: int
+    distance: int
+    accuracy: float  # planted positions of this distance's set
+    n: int
+    accuracy_all: float  # every scored position of the set, incidental dependencies included
+    n_all: int
+
+
+@dataclass
+class Record:
+    schema_version: int
+    status: str  # running | finished | failed
+    model: str
+    task: str
+    seed: int
+    protocol: str
+    lr: float
+    train_distances: list[int]
+    heldout_distances: list[int]
+    eval_distances: list[int]  # every distance of the curve (listed, task.eval_distances, held-out)
+    chance_accuracy: float
+    memoryless_cross_entropy: float | None
+    params: int
+    state_size: int | None  # numbers carried from step to step at inference, at seq_len (models' state_size)
+    max_steps: int
+    batch_size: int
+    seq_len: int
+    stop_when: str
+    target_accuracy: float
+    decisions_on: str  # val | eval: the stream behind early stopping, "settled" and learning-rate selection
+    config_hash: str
+    source_hash: str
+    source_files: dict[str, str]  # path -> hash of its normalised source
+    git_commit: str | None
+    git_dirty: bool | None
+    run_dir: str
+    config: dict
+    started_at: str
+    # where and with what it ran: enough to tell whether two numbers should agree bit for bit
+    device: str
+    torch_threads: int
+    torch_version: str
+    python_version: str
+    numpy_version: str
+    hydra_version: str
+    omegaconf_version: str
+    hostname: str
+    cpu: str
+    cuda_device: str | None
+    cudnn_version: int | None
+    reason: str | None = None  # why it failed
+    steps: int | None = None
+    stop_reason: str | None = None  # target | settled | cap
+    accuracy_by_distance: list[DistanceScore] = field(default_factory=list)
+    incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}
+    history: list[HistoryPoint] = field(default_factory=list)
+    wall_time_s: float | None = None
+    train_time_s: float | None = None
+    tokens_per_s: float | None = None
+    finished_at: str | None = None
+
+    def finish(self, **outcome) -> Record:
+        return dataclasses.replace(self, status="finished", reason=None, finished_at=now(), **outcome)
+
+    def fail(self, reason: str, wall_time_s: float) -> Record:
+        return dataclasses.replace(self, status="failed", reason=reason, wall_time_s=wall_time_s, finished_at=now(),
+                                   steps=None, stop_reason=None, accuracy_by_distance=[],
+                                   incidental_accuracy_by_distance=[], history=[])
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "finished"
+
+    def mean_accuracy(self) -> float:
+        values = [score.accuracy for score in self.accuracy_by_distance]
+        return sum(values) / len(values) if values else float("nan")
+
+
+RUN_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type in ("str", "int", "float", "bool", "str | None",
+                                                                        "int | None", "float | None",
+                                                                        "bool | None")]
+DISTANCE_FIELDS = [f.name for f in dataclasses.fields(DistanceScore)]
+HISTORY_FIELDS = [f.name for f in dataclasses.fields(HistoryPoint)]
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# ---------------------------------------------------------------------------------------------- reading, writing
+
+
+def write_json_atomic(path: Path, content) -> None:
+    """Write to a temporary file, then rename: a kill at any moment leaves the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(content, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write(record: Record) -> Path:
+    path = Path(record.run_dir) / RESULT_FILE
+    write_json_atomic(path, dataclasses.asdict(record))
+    return path
+
+
+def read(path: Path) -> tuple[Record | None, str | None]:
+    """(record, None) for a record of this harness, else (None, why it is not one). The only reader."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        return None, f"not readable JSON ({error})"
+    if not isinstance(content, dict) or "schema_version" not in content:
+        return None, "not a result record of this harness (no schema_version)"
+    if content["schema_version"] != SCHEMA_VERSION:
+        return None, (f"schema_version {content['schema_version']}: written by another version of this harness "
+                      f"(this one reads {SCHEMA_VERSION}); rerun the run to refresh it")
+    try:
+        record = Record(**content)
+        record.accuracy_by_distance = [DistanceScore(**row) for row in record.accuracy_by_distance]
+        record.history = [HistoryPoint(**row) for row in record.history]
+    except TypeError as error:  # a missing or unknown field
+        return None, f"not a result record of this harness ({error})"
+    if record.status not in ("finished", "failed"):
+        return None, f"status {record.status!r}: the run never finished writing"
+    record.run_dir = str(Path(path).parent)  # where it is now, even if the directory was moved
+    return record, None
+
+
+def find(root: Path) -> list[Path]:
+    return sorted(Path(root).rglob(RESULT_FILE))
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per line, flushed as it is written, so it can be read while a run trains."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "w", buffering=1)
+
+    def write(self, **values) -> None:
+        self.handle.write(json.dumps(values) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The lines of a metrics.jsonl written so far; a half-written last line (the run is writing) is skipped."""
+    rows = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- provenance
+
+
+def normalised_source(path: Path) -> str:
+    """The module's syntax tree without comments, docstrings or layout: only what can change a result.
+
+    A comment, a docstring or a reformatting leaves the hash alone; any change to code does not."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
+def source_files(*classes) -> list[str]:
+    """Repository files that decide a run's result: the modules of the task's and the model's classes and of
+    every class they inherit from, and the training loop."""
+    files = set(LOOP_MODULES)
+    for component in classes:
+        for klass in component.__mro__:
+            module = sys.modules.get(klass.__module__)
+            if module is None or not getattr(module, "__file__", None):
+                continue
+            path = Path(inspect.getfile(module)).resolve()
+            if path.is_relative_to(REPO_ROOT) and path.relative_to(REPO_ROOT).parts[0] in PROJECT_PACKAGES:
+                files.add(str(path.relative_to(REPO_ROOT)))
+    return sorted(files)
+
+
+def source_hashes(files: list[str]) -> dict[str, str]:
+    return {name: hashlib.sha256(normalised_source(REPO_ROOT / name).encode()).hexdigest()[:12] for name in files}
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout, or (None, None) outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(status.strip())
+
+
+def what_changed(stored: Record, current: dict[str, str]) -> list[str]:
+    """The files whose normalised source differs from the stored record's (or that are new or gone)."""
+    names = set(stored.source_files) | set(current)
+    return sorted(name for name in names if stored.source_files.get(name) != current.get(name))
+
+
+def reusable(stored: Record | None, config_hash: str, sources: dict[str, str]) -> tuple[bool, str]:
+    """Whether a stored record can stand for a run with this config and source, and if not, why (one line)."""
+    if stored is None or not stored.complete:
+        return False, "no complete result"
+    if stored.config_hash != config_hash:
+        return False, "config changed"
+    changed = what_changed(stored, sources)
+    if changed:
+        return False, f"code changed since this result: {', '.join(changed)}"
+    return True, "complete result for this config and code"

@@ -1,0 +1,285 @@
+"""The training loop, top to bottom: the schedule, evaluation, one training step, training, one whole run.
+
+Fresh samples every step, AdamW with warmup and cosine decay, clipped gradients. Every ``eval_every`` steps
+the model is scored on the validation stream, one fixed set per distance; those scores decide when to stop
+(every trained distance at the target, or with ``stop_when=settled`` every distance settled, see trend.py).
+The test stream is scored once, at the end, and decides nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import hydra
+import numpy
+import omegaconf
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from harness import record as records
+from harness.config import (TrainConfig, build, build_logger, config_hash, resolve_device, resolve_threads)
+from harness.record import DistanceScore, HistoryPoint, MetricsLog, Record
+from harness.trend import has_settled
+from tasks.base import IGNORE, data_generator
+
+log = logging.getLogger("run")
+
+
+def learning_rate(step: int, train: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to min_lr_ratio * lr at the last step."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    progress = (step - train.warmup_steps) / max(1, train.steps - train.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return train.lr * (train.min_lr_ratio + (1.0 - train.min_lr_ratio) * cosine)
+
+
+def held_out_sets(task, distances, sequences: int, seed: int, role: str, device) -> dict:
+    """One fixed set per distance, each from its own stream, so a distance's score never depends on which
+    other distances are evaluated."""
+    return {d: task.sample(sequences, data_generator(task.name, seed, role, d, device), d) for d in distances}
+
+
+class SetScore(NamedTuple):
+    accuracy: float  # positions at the set's own distance
+    n: int
+    accuracy_all: float  # every scored position of the set
+    n_all: int
+
+
+@torch.inference_mode()
+def evaluate(model, sets: dict, batch_size: int, autocast) -> tuple[dict[int, SetScore], dict[int, tuple]]:
+    """Per set: accuracy at its own distance and over all its scored positions; plus incidental accuracy (other
+    distances scored inside the sets, pooled by distance). Scored positions only; one host sync in all."""
+    model.eval()
+    device = next(iter(sets.values())).inputs.device
+    bins = max(sets) + 1 + max(batch.inputs.shape[1] for batch in sets.values())
+    totals = torch.zeros(len(sets), 4, device=device)  # planted hits, planted n, all hits, all n
+    incidental = torch.zeros(2, bins, device=device)  # hits, n
+    for i, (distance, batch) in enumerate(sets.items()):
+        for start in range(0, batch.inputs.shape[0], batch_size):
+            inputs, targets, tags = (t[start:start + batch_size] for t in (batch.inputs, batch.targets,
+                                                                             batch.distance))
+            with autocast:
+                hits = model(inputs).argmax(dim=-1) == targets  # (B, L)
+            scored, planted = tags >= 0, tags == distance
+            totals[i] += torch.stack([(hits & planted).sum(), planted.sum(), (hits & scored).sum(), scored.sum()])
+            other = (scored & ~planted).flatten().float()
+            incidental += torch.stack([torch.bincount(tags.clamp(min=0).flatten(), other * hits.flatten().float(),
+                                                      minlength=bins),
+                                       torch.bincount(tags.clamp(min=0).flatten(), other, minlength=bins)])
+    model.train()
+    totals, incidental = totals.tolist(), incidental.tolist()
+    scores = {d: SetScore(hit / max(n, 1), int(n), hit_all / max(n_all, 1), int(n_all))
+              for d, (hit, n, hit_all, n_all) in zip(sets, totals)}
+    return scores, {d: (h / n, int(n)) for d, (h, n) in enumerate(zip(*incidental)) if n > 0}
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def uses_bf16(train: TrainConfig, model, device: torch.device) -> bool:
+    """bf16 autocast on CUDA, for models that declare support (attention); never on CPU."""
+    return train.bf16 and device.type == "cuda" and getattr(model, "supports_bf16_autocast", False)
+
+
+class TrainingStep:
+    """One optimizer step on a fresh batch, exactly as runs train; benchmarks time this same object.
+
+    Loss and divergence are accumulated on the device, so a step issues no host sync; ``drain()``, called
+    only at log and eval intervals, syncs once and raises ``Diverged`` naming the first non-finite step."""
+
+    def __init__(self, task, model, train: TrainConfig, plan, seed: int, device: torch.device):
+        self.task, self.model, self.train, self.plan = task, model, train, plan
+        # fused: one kernel per step, and no per-parameter .item() on the step counters
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay,
+                                           fused=True)
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(train, model, device))
+        self.stream = data_generator(task.name, seed, "train", device=device)
+        self.loss_sum = torch.zeros((), device=device)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.steps_since_drain = 0
+
+    def __call__(self, step: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(step - 1, self.train)
+        batch = self.task.sample(self.train.batch_size, self.stream, self.plan.train, self.plan.weights)
+        with self.autocast:
+            logits = self.model(batch.inputs)  # (B, L, C)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip)
+        self.optimizer.step()
+        loss = loss.detach()
+        self.loss_sum += loss
+        self.first_bad_step = torch.where((self.first_bad_step < 0) & ~torch.isfinite(loss), step,
+                                          self.first_bad_step)
+        self.steps_since_drain += 1
+
+    def drain(self) -> float:
+        """Mean loss since the last drain (one host sync); raises Diverged after a non-finite loss."""
+        bad_step = self.first_bad_step.item()
+        if bad_step >= 0:
+            raise Diverged(f"diverged at step {bad_step}: non-finite loss")
+        mean_loss = self.loss_sum.item() / max(1, self.steps_since_drain)
+        self.loss_sum.zero_()
+        self.steps_since_drain = 0
+        return mean_loss
+
+
+def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig) -> str | None:
+    """``target`` once every trained distance's set scores the target on all its scored positions; ``settled``
+    (with stop_when=settled) once every evaluated distance is at the target or no longer rising."""
+    curves: dict[int, list[HistoryPoint]] = {}
+    for point in history:
+        curves.setdefault(point.distance, []).append(point)
+    trained = [d for d in curves if d in set(plan.train)]
+    if trained and all(curves[d][-1].accuracy_all >= train.target_accuracy for d in trained):
+        return "target"
+    if train.stop_when == "settled" and all(
+            has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
+                        train.target_accuracy) for c in curves.values()):
+        return "settled"
+    return None
+
+
+def train(task, model, train: TrainConfig, plan, seed: int, device, metrics: MetricsLog, logger=None,
+          label: str = "", progress: bool = False) -> dict:
+    """Train until a stop reason or the cap; returns the fields of a finished record."""
+    model.to(device).train()
+    step_once = TrainingStep(task, model, train, plan, seed, device)
+    test_sets = held_out_sets(task, plan.evaluated, train.eval_sequences, seed, "eval", device)
+    val_sets = held_out_sets(task, plan.evaluated, train.val_sequences, seed, "val", device) \
+        if train.val_sequences else test_sets
+    history, reason, train_seconds = [], "cap", 0.0
+    bar = tqdm(total=train.steps, desc=label, disable=not progress, leave=False, dynamic_ncols=True)
+    started = time.perf_counter()
+    for step in range(1, train.steps + 1):
+        step_once(step)
+        bar.update()
+        is_eval = step % train.eval_every == 0 or step == train.steps
+        if step % train.log_every and not is_eval:
+            continue
+        loss = step_once.drain()
+        values = {"step": step, "loss": loss, "lr": learning_rate(step - 1, train),
+                  "elapsed_s": train_seconds + time.perf_counter() - started}
+        if is_eval:
+            train_seconds += time.perf_counter() - started
+            scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
+            history += [HistoryPoint(step, d, *score) for d, score in scores.items()]
+            values["val_accuracy"] = {str(d): score.accuracy for d, score in scores.items()}
+            bar.set_postfix(loss=f"{loss:.3f}")
+            if not progress:
+                summary = " ".join(f"{d}:{score.accuracy:.2f}" for d, score in scores.items())
+                log.info(f"[{label}] step {step}/{train.steps} loss {loss:.4f} val {summary}")
+        metrics.write(**values)
+        if logger is not None:
+            logger.log(values)
+        if is_eval:
+            reason = stop_reason(history, plan, train) or reason
+            if reason != "cap" or step == train.steps:
+                break
+            started = time.perf_counter()
+    bar.close()
+    final_val = {p.distance: p for p in history if p.step == step}
+    test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
+    trained, heldout = set(plan.train), set(plan.heldout)
+    return {"steps": step, "stop_reason": reason, "history": history, "train_time_s": train_seconds,
+            "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),
+            "accuracy_by_distance": [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout,
+                                                   final_val[d].accuracy, final_val[d].n)
+                                     for d, s in test.items()],
+            "incidental_accuracy_by_distance": [{"distance": d, "accuracy": a, "n": n}
+                                                for d, (a, n) in sorted(incidental.items())]}
+
+
+class Execution(NamedTuple):
+    record: Record
+    reused: bool  # a stored result for the same config and code stood in for training
+
+
+def describe(model_name: str, task_name: str, plan, seed) -> str:
+    """`gru nback d=8..128 seed=0`: what a log line is about, in a sweep whose lines interleave."""
+    listed = plan.evaluated if len(plan.train) > 1 else plan.train
+    shown = str(listed[0]) if len(listed) == 1 else f"{listed[0]}..{listed[-1]}"
+    return f"{model_name} {task_name} d={shown} seed={seed}"
+
+
+def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, multirun: bool) -> Execution:
+    """One whole run, without Hydra's globals (tests and the sweep launcher call it directly): check, reuse a
+    stored result if config and code are unchanged, else train, evaluate and write result.json."""
+    run_dir = Path(run_dir)
+    built = build(cfg)  # raises ConfigError before any compute, even for a finished run
+    task, model, train_cfg, plan = built.task, built.model, built.train, built.plan
+    device = resolve_device(cfg.device)
+    digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
+    label = describe(model_name, task_name, plan, cfg.seed)
+    stored, _ = records.read(run_dir / records.RESULT_FILE)
+    reuse, why = records.reusable(stored, digest, sources)
+    if reuse and not OmegaConf.select(cfg, "force", default=False):
+        log.info(f"skip {run_dir.name} ({label}): {why} (+force=true reruns it)")
+        return Execution(stored, True)
+    if stored is not None and stored.complete:
+        log.info(f"rerun {run_dir.name} ({label}): {why}")
+    logger = build_logger(cfg, run_dir)
+    torch.set_num_threads(resolve_threads(cfg.threads))
+    commit, dirty = records.git_state()
+    record = Record(
+        schema_version=records.SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
+        protocol=train_cfg.protocol, lr=train_cfg.lr, train_distances=plan.train, heldout_distances=plan.heldout,
+        eval_distances=plan.evaluated, chance_accuracy=task.chance_accuracy,
+        memoryless_cross_entropy=getattr(task, "memoryless_cross_entropy", None),
+        params=sum(p.numel() for p in model.parameters()),
+        state_size=model.state_size(task.seq_len) if hasattr(model, "state_size") else None,
+        max_steps=train_cfg.steps, batch_size=train_cfg.batch_size, seq_len=task.seq_len,
+        stop_when=train_cfg.stop_when, target_accuracy=train_cfg.target_accuracy,
+        decisions_on="val" if train_cfg.val_sequences else "eval", config_hash=digest,
+        source_hash=records.combined_hash(sources), source_files=sources, git_commit=commit, git_dirty=dirty,
+        run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), started_at=records.now(),
+        **environment(device))
+    started, metrics = time.perf_counter(), None
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; never read as a result
+            stale.unlink()
+        metrics = MetricsLog(run_dir / records.METRICS_FILE)
+        outcome = train(task, model, train_cfg, plan, cfg.seed, device, metrics, logger, label,
+                        progress=not multirun)
+        if train_cfg.save_model:
+            temporary = run_dir / f".model.pt.{os.getpid()}.tmp"
+            torch.save(model.state_dict(), temporary)
+            os.replace(temporary, run_dir / "model.pt")
+        record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
+        records.write(record)  # written last: its presence marks the run complete
+    except Exception as error:  # recorded, never dropped: the sweep goes on
+        reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
+        log.error(f"[{label}] run failed: {reason}")
+        record = record.fail(reason, time.perf_counter() - started)
+        try:
+            records.write(record)
+        except OSError as write_error:  # a full or read-only disk: say so; the sweeper lists the run as failed
+            log.error(f"could not write {run_dir / records.RESULT_FILE}: {write_error}")
+    finally:
+        for closable in (metrics, logger):
+            if closable is not None:
+                closable.close()
+    return Execution(record, False)
+
+
+def environment(device: torch.device) -> dict:
+    return {"device": str(device), "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
+            "python_version": platform.python_version(), "numpy_version": numpy.__version__,
+            "hydra_version": hydra.__version__, "omegaconf_version": omegaconf.__version__,
+            "hostname": platform.node(), "cpu": platform.processor() or platform.machine(),
+            "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "cudnn_version": torch.backends.cudnn.version() if device.type == "cuda" else None}
