@@ -4,7 +4,7 @@
     python -m benchmarks.speed --smallest --out /tmp/r.md   # seconds; what the test suite runs
 
 Sections:
-1. harness vs bare loop: run.TrainingStep (exactly what run.py executes per step: fresh batch from the task,
+1. harness vs bare loop: harness.train.TrainingStep (exactly what a run executes per step: fresh batch from the task,
    learning-rate schedule, AdamW, clipping, on-device loss and divergence bookkeeping) against a minimal
    hand-written loop (fresh random batch, forward, cross-entropy, backward, clip, AdamW) on the same model,
    batch and length; tokens/s and their ratio, per model.
@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-import run
 from benchmarks.results_file import update_section
+from harness import config, train
 from tasks.base import IGNORE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def compose_config(overrides: list[str]):
 
 def build(overrides: list[str], device: torch.device):
     cfg = compose_config(overrides)
-    task, model, settings = run.build(cfg)
-    return task, model.to(device), settings
+    built = config.build(cfg)
+    return built.task, built.model.to(device), built.train, built.plan
 
 
 def timed(fn, steps: int, device: torch.device) -> float:
@@ -102,9 +102,9 @@ def harness_vs_bare(models, length, batch, steps, repeats, device) -> list[dict]
     for model_name in models:
         overrides = [f"model={model_name}", f"task.seq_len={length}", "task.distances=4",
                      f"train.batch_size={batch}", "train.steps=1000000"]
-        task, model, settings = build(overrides, device)
-        harness_step = run.TrainingStep(task, model, settings, seed=0, device=device)
-        _, bare_model, _ = build(overrides, device)
+        task, model, settings, plan = build(overrides, device)
+        harness_step = train.TrainingStep(task, model, settings, plan, seed=0, device=device)
+        _, bare_model, _, _ = build(overrides, device)
         seconds = interleaved({"harness": harness_step, "bare": bare_loop(bare_model, task, settings, device)},
                               steps, repeats, warmup=3, device=device)
         harness_step.drain()
@@ -123,8 +123,8 @@ def attention_paths(lengths, batch, steps, repeats, device) -> list[dict]:
         for path in ("fused", "explicit"):
             overrides = [f"model.path={path}", f"task.seq_len={length}", "task.distances=4",
                          f"train.batch_size={batch}", "train.steps=1000000"]
-            task, model, settings = build(overrides, device)
-            contenders[path] = run.TrainingStep(task, model, settings, seed=0, device=device)
+            task, model, settings, plan = build(overrides, device)
+            contenders[path] = train.TrainingStep(task, model, settings, plan, seed=0, device=device)
         seconds = interleaved(contenders, steps, repeats, warmup=2, device=device)
         rows.append({"length": length, "fused_ms": 1e3 * seconds["fused"], "explicit_ms": 1e3 * seconds["explicit"],
                      "speedup": seconds["explicit"] / seconds["fused"]})
@@ -204,15 +204,15 @@ def headline_estimate(experiment: str, steps: int, device) -> dict:
             overrides = [f"experiment={experiment}", f"model={model_name}", "threads=1"]
             if task_name != "default":
                 overrides.append(f"task={task_name}")
-            task, model, settings = build(overrides, device)
-            step = run.TrainingStep(task, model, settings, seed=0, device=device)
+            task, model, settings, plan = build(overrides, device)
+            step = train.TrainingStep(task, model, settings, plan, seed=0, device=device)
             timed(step, 2, device)
             step_seconds = timed(step, steps, device)
             step.drain()
-            eval_sets = {d: task.sample(settings.eval_sequences, run.data_generator(task.name, 0, "eval", d, device),
-                                        d) for d in sorted(set(task.distances) | set(task.eval_distances))}
+            val_sets = train.held_out_sets(task, plan.evaluated, settings.val_sequences or settings.eval_sequences, 0,
+                                           "val", device)
             started = time.perf_counter()
-            run.evaluate(model, eval_sets, settings.eval_batch_size, step.autocast)
+            train.evaluate(model, val_sets, settings.eval_batch_size, step.autocast)
             eval_seconds = time.perf_counter() - started
             run_seconds = settings.steps * step_seconds + (settings.steps // settings.eval_every) * eval_seconds
             rows.append({"task": task_name, "model": model_name, "step_ms": 1e3 * step_seconds,
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     parser.add_argument("--experiment", default="context_window", help="experiment to estimate (headline)")
     args = parser.parse_args(argv)
 
-    device = run.resolve_device(args.device)
+    device = config.resolve_device(args.device)
     torch.set_num_threads(CORES)
     small = args.smallest
     setting = {"batch": 4 if small else 32, "length": 16 if small else 128, "steps": 2 if small else 20,

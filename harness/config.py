@@ -43,7 +43,7 @@ class TrainConfig:
 
     protocol: str = MISSING
     heldout: str = MISSING
-    steps: int = MISSING
+    steps: int | None = MISSING  # None only to say "no cap", which is refused with a message
     stop_when: str = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
@@ -69,6 +69,9 @@ def check_train(train: TrainConfig) -> TrainConfig:
     def refuse(key, rule):
         raise ConfigError(f"train.{key}={getattr(train, key)!r}: {rule}")
 
+    if train.steps is None:
+        refuse("steps", f"a cap on steps is required (train.stop_when={train.stop_when} trains until it stops "
+                        "for a reason, or the cap)")
     for key in ("steps", "batch_size", "log_every", "eval_every", "eval_sequences", "eval_batch_size", "lr",
                 "grad_clip"):
         if not getattr(train, key) > 0:

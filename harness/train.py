@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from harness import record as records
-from harness.config import (TrainConfig, build, build_logger, config_hash, resolve_device, resolve_threads)
+from harness.config import TrainConfig, build, build_logger, config_hash, resolve_device, resolve_threads
 from harness.record import DistanceScore, HistoryPoint, MetricsLog, Record
 from harness.trend import has_settled
 from tasks.base import IGNORE, data_generator
@@ -269,6 +270,8 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
             records.write(record)
         except OSError as write_error:  # a full or read-only disk: say so; the sweeper lists the run as failed
             log.error(f"could not write {run_dir / records.RESULT_FILE}: {write_error}")
+            print(f"run failed and its result could not be written to {run_dir}: {reason}; {write_error}",
+                  file=sys.stderr)
     finally:
         for closable in (metrics, logger):
             if closable is not None:

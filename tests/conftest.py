@@ -11,7 +11,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import run  # registers the run_hash and repo_root resolvers
+import harness.config  # noqa: F401  registers the run_hash and repo_root resolvers and the train schema
+from harness.train import execute
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -44,7 +45,7 @@ def outputs(tmp_path) -> Path:
     return tmp_path / "outputs"
 
 
-def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_name="task") -> dict:
+def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_name="task"):
+    """One tiny real run in out_root/run; returns its Record."""
     cfg = compose_config([*TINY_TRAIN, f"out_root={out_root}", *overrides])
-    run_dir = out_root / "run"
-    return run.execute(cfg, run_dir, model_name, task_name, multirun=True)
+    return execute(cfg, out_root / "run", model_name, task_name, multirun=True).record

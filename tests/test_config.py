@@ -1,5 +1,6 @@
-"""Bad configs are refused before any compute: exit non-zero fast, a last line that names the key, the value and
-what is allowed, and no result.json. One table; each row goes through run.py's real entry point."""
+"""harness/config.py: bad configs are refused before any compute (exit non-zero fast, a last line that names the
+key, the value and what is allowed, and no result.json; one table, each row through run.py's real entry point),
+the config hash, and the distance plan of each protocol."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import time
 
 import pytest
-from conftest import run_script
+from conftest import compose_config, run_script
+
+from harness.config import ConfigError, build, config_hash
 
 # (overrides, text the last line must contain: the key and the bad value, and text saying what is allowed)
 BAD_INPUTS = [
@@ -41,6 +44,11 @@ BAD_INPUTS = [
     (["train.eval_every=0"], "train.eval_every=0", "must be > 0"),
     (["train.target_accuracy=1.5"], "train.target_accuracy=1.5", "(0, 1]"),
     (["train.protocol=sometimes"], "train.protocol='sometimes'", "allowed are per_distance, mixed"),
+    (["train.stop_when=settled", "train.steps=null"], "train.steps=None", "a cap on steps is required"),
+    (["train.stop_when=sometimes"], "train.stop_when='sometimes'", "allowed are target, settled"),
+    (["train.heldout=maybe"], "train.heldout='maybe'", "allowed are auto, none"),
+    (["train.val_sequences=-1"], "train.val_sequences=-1", "must be >= 0"),
+    (["logger=mlflow"], "logger='mlflow'", "allowed are none, tensorboard, wandb"),
     (["train.protocol=mixed"], "task.distances=[8]", "at least two distances"),
     (["task.distances=[2,4]"], "task.distances=[2, 4]", "protocol=mixed"),
     (["seed=-1"], "seed=-1", "non-negative integer"),
@@ -90,3 +98,68 @@ def test_the_driver_lets_a_good_config_through(tmp_path):
     assert outcome["code"] == 0
     [record] = [json.loads(p.read_text()) for p in tmp_path.rglob("result.json")]
     assert record["status"] == "finished"
+
+
+# ------------------------------------------------------------------------------------------------ config hash
+
+
+def test_config_hash_ignores_where_and_how_a_run_executes():
+    base = config_hash(compose_config([]))
+    assert base == config_hash(compose_config(["threads=1", "device=cpu", "name=other", "out_root=/elsewhere",
+                                               "logger=tensorboard"]))
+    assert base != config_hash(compose_config(["seed=1"]))
+    assert base != config_hash(compose_config(["model.d_model=32"]))
+    assert base != config_hash(compose_config(["train.lr=0.003"]))
+
+
+# ------------------------------------------------------------------------------------------------ building
+
+ZOOLOGY_STYLE_TASK = '''
+from tasks.nback import NBack
+
+
+class SizedNBack(NBack):
+    """A task whose own constructor takes vocab_size, as Zoology's generators do."""
+
+    def __init__(self, vocab_size: int = 8, **settings):
+        super().__init__(num_symbols=vocab_size, **settings)
+'''
+
+
+def test_a_task_may_take_keys_that_models_receive_from_the_task(tmp_path, monkeypatch):
+    """Defect: vocab_size, num_classes and max_len were removed from the task's allowed keys as well as the
+    model's, so a task taking vocab_size was refused with `task.vocab_size=...: unknown key`."""
+    (tmp_path / "sized_task.py").write_text(ZOOLOGY_STYLE_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = compose_config(["task._target_=sized_task.SizedNBack", "~task.num_symbols", "+task.vocab_size=6"])
+    built = build(cfg)
+    assert built.task.num_symbols == 6 and built.task.vocab_size == 6
+    with pytest.raises(ConfigError, match=r"model.vocab_size=6: unknown key"):
+        build(compose_config(["+model.vocab_size=6"]))  # the model's comes from the task, never from its YAML
+
+
+def plan_of(*overrides):
+    return build(compose_config(list(overrides)), build_model=False).plan
+
+
+def test_per_distance_and_mixed_plans_train_on_what_is_listed():
+    assert plan_of("task.distances=8").train == [8] and plan_of("task.distances=8").heldout == []
+    mixed = plan_of("task=recall", "train.protocol=mixed", "task.distances=[8,32,128]", "task.seq_len=136")
+    assert mixed.train == [8, 32, 128] and mixed.weights is None
+    assert mixed.heldout == [16, 64]  # geometric midpoints, never trained, always evaluated
+    assert mixed.evaluated == [8, 16, 32, 64, 128]
+
+
+def test_the_dense_plan_trains_every_producible_integer_log_uniformly_except_the_held_out():
+    dense = plan_of("task=recall", "train.protocol=dense", "task.distances=[8,16,32]", "task.seq_len=40")
+    assert dense.heldout == [11, 23]
+    assert dense.train == [d for d in range(8, 33) if d not in (11, 23)]
+    assert dense.weights == pytest.approx([1 / d for d in dense.train])
+    assert dense.evaluated == [8, 11, 16, 23, 32]
+    assert plan_of("task=recall", "train.protocol=dense", "task.distances=[8,16]", "train.heldout=none",
+                   "task.seq_len=40").heldout == []
+
+
+def test_a_task_whose_tokens_name_the_distance_holds_nothing_out():
+    """n-back tags every token with its lag: an untrained lag is an untrained token, so nothing is held out."""
+    assert plan_of("train.protocol=mixed", "task.distances=[8,32]").heldout == []

@@ -1,0 +1,328 @@
+"""hydra_plugins/resumable_sweeper: sweeps that survive kills and lost workers, failures isolated, launchers agree,
+bad sweeps stopped up front."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TINY_TRAIN, execute_tiny, run_script
+
+from harness.record import read, write
+
+SIX_RUNS = ["model=attention,gru,lstm", "task.distances=2,3", "task.seq_len=12"]
+LONGER = ["train.steps=30", "train.eval_every=10"]
+
+
+def sweep_args(outputs: Path, name: str, *extra: str) -> list[str]:
+    return ["run.py", "-m", *TINY_TRAIN, f"out_root={outputs}", f"name={name}", *extra]
+
+
+def results(directory: Path) -> dict[str, dict]:
+    """run directory name -> record (as stored JSON), for every result.json under directory."""
+    return {path.parent.name: json.loads(path.read_text()) for path in sorted(directory.rglob("result.json"))}
+
+
+def test_sweep_prints_progress_writes_manifest_and_resumes(outputs):
+    first = run_script(sweep_args(outputs, "s", *SIX_RUNS))
+    assert first.returncode == 0, first.stderr
+    assert "[6/6] model=" in first.stdout and "[1/6] model=" in first.stdout
+    assert "6 finished, 0 failed" in first.stdout
+    manifest = json.loads((outputs / "s" / "sweep.json").read_text())
+    assert manifest["state"] == "finished" and len(manifest["jobs"]) == 6
+    assert {job["outcome"] for job in manifest["jobs"]} == {"finished"}
+
+    stamps = {name: record["finished_at"] for name, record in results(outputs / "s").items()}
+    again = run_script(sweep_args(outputs, "s", *SIX_RUNS))
+    assert again.returncode == 0 and "6 already complete and skipped" in again.stdout
+    assert "6 skipped (complete), 0 finished" in again.stdout
+    assert {name: record["finished_at"] for name, record in results(outputs / "s").items()} == stamps
+
+    forced = run_script(sweep_args(outputs, "s", *SIX_RUNS, "+force=true"))
+    assert forced.returncode == 0 and "6 finished" in forced.stdout
+
+
+def test_kill_and_resume(outputs):
+    """SIGKILL a real sweep after about half of its runs, rerun it: every run ends with exactly one complete
+    result, no temporary file is read as a result, and the runs that had finished are not retrained."""
+    command = [sys.executable, *sweep_args(outputs, "k", *SIX_RUNS, "train.steps=30", "train.eval_every=10")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweep = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 120
+    while len(list((outputs / "k").rglob("result.json"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    before = {name: record["finished_at"] for name, record in results(outputs / "k").items()}
+    assert 3 <= len(before) < 6, "the kill should land in the middle of the sweep"
+    assert all(record["status"] == "finished" for record in results(outputs / "k").values())
+
+    rerun = run_script(sweep_args(outputs, "k", *SIX_RUNS, "train.steps=30", "train.eval_every=10"))
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(before)} already complete and skipped" in rerun.stdout
+    after = results(outputs / "k")
+    assert len(after) == 6 and all(record["status"] == "finished" for record in after.values())
+    assert all(after[name]["finished_at"] == stamp for name, stamp in before.items()), "a finished run was redone"
+    assert [p.name for p in (outputs / "k").rglob("result.json")].count("result.json") == 6
+    assert not list((outputs / "k").rglob(".*.tmp")), "temporary files must not survive a completed run"
+
+
+def test_a_diverging_run_fails_alone_and_the_exit_code_says_so(outputs):
+    sweep = run_script(sweep_args(outputs, "d", "model=attention,gru", "task.seq_len=12", "task.distances=2",
+                                  "train.lr=1e30,0.001", "train.grad_clip=1e30"))
+    assert sweep.returncode == 1
+    records = results(outputs / "d")
+    assert len(records) == 4
+    failed = [r for r in records.values() if r["status"] == "failed"]
+    assert len(failed) == 2 and all(r["reason"].startswith("diverged at step") for r in failed)
+    assert "2 finished, 2 failed" in sweep.stdout and "FAILED [" in sweep.stdout
+
+
+def comparable(directory: Path) -> dict:
+    return {name: (record["status"], [row["accuracy"] for row in record["accuracy_by_distance"]])
+            for name, record in results(directory).items()}
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "local_submitit"])
+def test_parallel_launchers_match_the_sequential_sweep(outputs, launcher):
+    """Same config hashes, same run directories, and bit-identical accuracies (one thread everywhere)."""
+    four = ["model=attention,gru", "task.distances=2,3", "task.seq_len=12"]
+    sequential = run_script(sweep_args(outputs, "seq", *four))
+    parallel = run_script(sweep_args(outputs, "par", *four, f"hydra/launcher={launcher}"))
+    assert sequential.returncode == 0 and parallel.returncode == 0, parallel.stderr
+    assert comparable(outputs / "seq") == comparable(outputs / "par")
+    assert len(comparable(outputs / "par")) == 4
+    report = run_script(["-m", "analysis.report", str(outputs / "par")])
+    assert report.returncode == 0 and (outputs / "par" / "results.csv").exists()
+
+
+def test_joblib_in_several_batches_lands_every_run_once(outputs):
+    """Bounded batches keep the parent's memory flat (benchmarks/soak.py); the batches must still add up."""
+    sweep = run_script(sweep_args(outputs, "b", *SIX_RUNS, "hydra/launcher=joblib", "hydra.sweeper.max_batch_size=4"))
+    assert sweep.returncode == 0, sweep.stderr
+    assert "[6/6] model=" in sweep.stdout and "6 finished, 0 failed" in sweep.stdout
+    assert {record["status"] for record in results(outputs / "b").values()} == {"finished"}
+    assert len(results(outputs / "b")) == 6
+
+
+def test_default_batch_size_per_launcher():
+    from hydra_plugins.resumable_sweeper import default_batch_size
+
+    BasicLauncher = type("BasicLauncher", (), {})
+    JoblibLauncher = type("JoblibLauncher", (), {"joblib": {"n_jobs": 2}})
+    SlurmLauncher = type("SlurmLauncher", (), {})
+    assert default_batch_size(BasicLauncher(), 500) == 1  # a fault outside a run costs one job
+    assert default_batch_size(JoblibLauncher(), 500) == 64  # bounded: the parent holds a batch's returns
+    assert default_batch_size(SlurmLauncher(), 500) == 500  # a batch boundary on a cluster waits on the queue
+
+
+def test_unknown_sweep_key_stops_before_any_run(outputs):
+    result = run_script(sweep_args(outputs, "bad", "model=attention,gru", "task.distancez=2,3"))
+    assert result.returncode == 2
+    assert "task.distancez" in result.stderr.strip().splitlines()[-1]
+    assert not list(outputs.rglob("result.json"))
+
+
+def test_one_impossible_job_stops_the_whole_sweep_before_it_starts(outputs):
+    result = run_script(sweep_args(outputs, "bad", "model=attention,gru", "task.seq_len=12",
+                                   "task.distances=2,40"))
+    assert result.returncode == 2
+    last_line = (result.stdout + result.stderr).strip().splitlines()[-1]
+    assert "task.distances=40" in last_line
+    assert not list(outputs.rglob("result.json"))
+
+
+def test_foreign_files_in_the_results_directory_are_left_alone(outputs):
+    foreign = outputs / "f" / "attention_nback_000000000000"
+    foreign.mkdir(parents=True)
+    (foreign / "result.json").write_text(json.dumps({"status": "finished", "config_hash": "000000000000"}))
+    (outputs / "f" / "notes.txt").write_text("mine")
+    sweep = run_script(sweep_args(outputs, "f", "model=gru", "task.seq_len=12", "task.distances=2"))
+    assert sweep.returncode == 0 and "0 already complete" in sweep.stdout
+    assert json.loads((foreign / "result.json").read_text()) == {"status": "finished",
+                                                                  "config_hash": "000000000000"}
+    assert (outputs / "f" / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------------------------------ kills
+
+
+def check_every_result_is_complete(directory: Path) -> dict:
+    """Every result.json present parses, is finished or failed, and belongs to its own directory."""
+    found = {}
+    for path in directory.rglob("result.json"):
+        record = json.loads(path.read_text())  # a half-written file would raise here
+        assert record["status"] in ("finished", "failed")
+        assert path.parent.name.endswith(record["config_hash"])
+        found[path.parent.name] = record
+    return found
+
+
+def kill_repeatedly_then_resume(outputs: Path, kills: int, seed: int, *extra: str) -> None:
+    rng = random.Random(seed)
+    command = [sys.executable, *sweep_args(outputs, "kills", *SIX_RUNS, *LONGER, *extra)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for _ in range(kills):
+        sweep = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        time.sleep(rng.uniform(0.5, 6.0))  # anywhere: start-up, mid-training, mid-write, between runs
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+        check_every_result_is_complete(outputs / "kills")
+    final = run_script(sweep_args(outputs, "kills", *SIX_RUNS, *LONGER, *extra))
+    assert final.returncode == 0, final.stdout + final.stderr
+    records = check_every_result_is_complete(outputs / "kills")
+    assert len(records) == 6 and all(r["status"] == "finished" for r in records.values())
+    assert sorted(p.name for p in (outputs / "kills").rglob("result.json")) == ["result.json"] * 6
+    assert not list((outputs / "kills").rglob(".*.tmp")), "no temporary file may outlive its run"
+    assert all(read(path)[0] is not None for path in (outputs / "kills").rglob("result.json")), \
+        "the one reader reads all six"
+
+
+def test_three_random_kills_then_resume(outputs):
+    kill_repeatedly_then_resume(outputs, kills=3, seed=0)
+
+
+@pytest.mark.slow
+def test_ten_random_kills_of_a_parallel_sweep_then_resume(outputs):
+    kill_repeatedly_then_resume(outputs, 10, 1, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+
+
+def fake_job(tmp_path: Path, name: str, state: str, template=None):
+    """A sweeper Job whose run directory looks finished, started-then-lost, or never started."""
+    from hydra_plugins.resumable_sweeper import Job
+
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    if state in ("finished", "lost"):
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text("[]")
+    if state == "finished":
+        write(dataclasses.replace(template, config_hash=name, run_dir=str(run_dir)))
+    return Job([f"name={name}"], run_dir, name, {})
+
+
+def test_a_lost_worker_requeues_the_jobs_that_never_started_once(tmp_path):
+    """joblib aborts a whole batch when one worker dies (the OOM killer, say): innocent jobs go back on the
+    queue once, the jobs in flight fail with the launcher's reason, and a broken launcher is not retried."""
+    from hydra_plugins.resumable_sweeper import settle
+
+    template = execute_tiny(["task.seq_len=12", "task.distances=2"], tmp_path / "template")
+    started = time.time()
+    done, lost, waiting = (fake_job(tmp_path, n, s, template) for n, s in [("a", "finished"), ("b", "lost"),
+                                                                              ("c", "never")])
+    retry = settle([done, lost, waiting], "TerminatedWorkerError: worker died", started)
+    assert retry == [waiting] and waiting.outcome is None and waiting.attempts == 1
+    assert done.outcome == "finished"
+    assert lost.outcome == "failed" and "TerminatedWorkerError" in lost.reason and "rerun" in lost.reason
+
+    again = settle([waiting], "TerminatedWorkerError: worker died", time.time())
+    assert again == [] and waiting.outcome == "failed"  # one retry only: the second loss is recorded
+    assert "before it started" in waiting.reason
+
+    idle = fake_job(tmp_path, "d", "never")
+    assert settle([idle], "BrokenLauncher: no workers", time.time()) == []
+    assert idle.outcome == "failed" and "before it started" in idle.reason  # nothing started: not retried
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is pid, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found.append((int(stat.parent.name), (stat.parent / "cmdline").read_text().replace("\0", " ")))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_joblib_worker_costs_only_the_runs_in_flight(outputs):
+    long_runs = ["model=attention,gru,lstm", "task.distances=2,3,4", "task.seq_len=12", "train=quick",
+                 "train.steps=1500", "train.eval_every=500", "train.target_accuracy=1.0", "train.eval_sequences=8"]
+    command = [sys.executable, *sweep_args(outputs, "w", *long_runs, "hydra/launcher=joblib",
+                                           "hydra.launcher.n_jobs=2")]
+    sweep = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not list((outputs / "w").rglob(".hydra")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    workers = [pid for pid, cmd in children(sweep.pid) if "LokyProcess" in cmd]
+    assert workers, "no joblib worker found"
+    os.kill(workers[0], signal.SIGKILL)
+    output, _ = sweep.communicate(timeout=600)
+    assert sweep.returncode == 1, output[-3000:]  # the runs in flight failed, and the exit code says so
+    assert "go back on the queue" in output
+    records = check_every_result_is_complete(outputs / "w")
+    lost = json.loads((outputs / "w" / "sweep.json").read_text())["jobs"]
+    failed = [job for job in lost if job["outcome"] == "failed"]
+    assert 1 <= len(failed) <= 2 and all("worker was lost" in job["reason"] for job in failed)
+    assert sum(r["status"] == "finished" for r in records.values()) == 9 - len(failed)
+    resume = run_script(sweep_args(outputs, "w", *long_runs, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"))
+    assert resume.returncode == 0 and f"running {len(failed)}" in resume.stdout
+
+
+# ------------------------------------------------------------------------------------------------ faults
+
+FAULTY_TASK = '''
+from tasks.nback import NBack
+
+
+class FaultyNBack(NBack):
+    """n-back whose sampler raises on its fail_at_call-th call: a task bug in the middle of training."""
+
+    def __init__(self, fail_at_call: int = 5, **settings):
+        super().__init__(**settings)
+        self.fail_at_call, self.calls = fail_at_call, 0
+
+    def sample(self, batch_size, generator, distance=None, weights=None):
+        self.calls += 1
+        if self.calls == self.fail_at_call:
+            raise RuntimeError("the sampler broke on purpose")
+        return super().sample(batch_size, generator, distance, weights)
+'''
+
+
+def test_an_exception_inside_a_task_sampler_fails_that_run_only(outputs, tmp_path):
+    (tmp_path / "faulty_task.py").write_text(textwrap.dedent(FAULTY_TASK))
+    sweep = run_script(sweep_args(outputs, "faulty", "task._target_=faulty_task.FaultyNBack",
+                                  "+task.fail_at_call=5,1000", "task.seq_len=12", "task.distances=2"),
+                       extra_env={"PYTHONPATH": str(tmp_path)})
+    assert sweep.returncode == 1
+    records = check_every_result_is_complete(outputs / "faulty")
+    statuses = sorted(record["status"] for record in records.values())
+    assert statuses == ["failed", "finished"]
+    [failed] = [r for r in records.values() if r["status"] == "failed"]
+    assert failed["reason"] == "RuntimeError: the sampler broke on purpose"
+    assert "1 finished, 1 failed" in sweep.stdout
+
+
+def test_an_unwritable_run_directory_fails_that_run_and_the_sweep_goes_on(outputs):
+    """A file standing where a run directory must go (as a read-only or broken mount would) fails that run
+    before it is launched; the other runs finish and the exit code says a run failed."""
+    first = run_script(sweep_args(outputs, "blocked", "model=gru", "task.seq_len=12", "task.distances=2"))
+    assert first.returncode == 0
+    [gru_dir] = [p for p in (outputs / "blocked").iterdir() if p.name.startswith("gru_")]
+    for path in sorted(gru_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    gru_dir.rmdir()
+    gru_dir.write_text("not a directory")
+    sweep = run_script(sweep_args(outputs, "blocked", "model=gru,lstm", "task.seq_len=12", "task.distances=2"))
+    assert sweep.returncode == 1
+    assert "output directory not writable" in sweep.stdout
+    assert "1 finished, 1 failed" in sweep.stdout
+    manifest = json.loads((outputs / "blocked" / "sweep.json").read_text())
+    assert sorted(job["outcome"] for job in manifest["jobs"]) == ["failed", "finished"]
