@@ -207,7 +207,7 @@ def build(cfg: DictConfig, build_model: bool = True) -> Built:
 def instantiate_checked(node: DictConfig, **supplied):
     """instantiate, with the component's own check (which names the setting and its limit) as a ConfigError."""
     try:
-        return instantiate(node, **supplied, _convert_="all")
+        return instantiate(node, **supplied, _convert_="all", _recursive_=False)  # shallow: plain keyword arguments
     except Exception as error:
         while error.__cause__ is not None:  # Hydra wraps constructor errors in InstantiationException
             error = error.__cause__
@@ -219,9 +219,9 @@ def build_logger(cfg: DictConfig, run_dir: Path):
     node = cfg.get("logger")
     if not node or node.get("_target_") is None:
         return None
-    check_keys("logger", node, constructor_keys("logger", node) - {"run_dir", "run_name", "config"})
+    check_keys("logger", node, constructor_keys("logger", node) - {"run_dir", "run_name", "run_config"})
     return instantiate_checked(node, run_dir=str(run_dir), run_name=Path(run_dir).name,
-                               config=OmegaConf.to_container(cfg, resolve=True))
+                               run_config=OmegaConf.to_container(cfg, resolve=True))
 
 
 def resolve_device(requested: str):

@@ -1,6 +1,6 @@
 """Optional external loggers, one class per YAML in conf/logger/ (metrics.jsonl is always written).
 
-Each takes ``run_dir``, ``run_name`` and ``config`` from the harness plus its YAML's keys, and offers
+Each takes ``run_dir``, ``run_name`` and ``run_config`` (the resolved config) from the harness plus its YAML's keys, and offers
 ``log(values)`` (a dict with ``step``, ``loss``, ``lr``, ``elapsed_s`` and, at evaluations, ``val_accuracy``
 per distance) and ``close()``. Their packages are optional extras, imported only when chosen.
 """
@@ -14,8 +14,8 @@ def _require(module: str, logger: str, extra: str):
     try:
         return __import__(module, fromlist=["_"])
     except ImportError:
-        raise ImportError(f"logger={logger} needs the {extra} package: pip install -e '.[{extra}]' "
-                          "(or choose logger=none)") from None
+        raise ImportError(f"logger={logger} needs the {extra} package: .venv/bin/python -m pip install {extra} "
+                          "(pinned in pyproject.toml's optional-dependencies), or choose logger=none") from None
 
 
 def flat(values: dict) -> dict[str, float]:
@@ -26,10 +26,10 @@ def flat(values: dict) -> dict[str, float]:
 
 
 class TensorBoardLogger:
-    def __init__(self, run_dir: str, run_name: str, config: dict):
+    def __init__(self, run_dir: str, run_name: str, run_config: dict):
         tensorboard = _require("torch.utils.tensorboard", "tensorboard", "tensorboard")
         self.writer = tensorboard.SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
-        self.writer.add_text("config", f"```\n{config}\n```")
+        self.writer.add_text("config", f"```\n{run_config}\n```")
 
     def log(self, values: dict) -> None:
         for name, value in flat(values).items():
@@ -40,12 +40,12 @@ class TensorBoardLogger:
 
 
 class WandbLogger:
-    def __init__(self, run_dir: str, run_name: str, config: dict, project: str = "context-window-bench",
+    def __init__(self, run_dir: str, run_name: str, run_config: dict, project: str = "context-window-bench",
                  mode: str = "offline"):
         if mode not in ("offline", "online", "disabled"):
             raise ValueError(f"logger.mode={mode!r}: allowed are offline, online, disabled")
         wandb = _require("wandb", "wandb", "wandb")
-        self.run = wandb.init(project=project, name=run_name, dir=run_dir, config=config, mode=mode, reinit=True)
+        self.run = wandb.init(project=project, name=run_name, dir=run_dir, config=run_config, mode=mode, reinit=True)
 
     def log(self, values: dict) -> None:
         self.run.log(flat(values), step=values["step"])

@@ -142,6 +142,15 @@ def test_one_impossible_job_stops_the_whole_sweep_before_it_starts(outputs):
     assert not list(outputs.rglob("result.json"))
 
 
+def test_a_learning_rate_grid_without_validation_data_is_refused(outputs):
+    result = run_script(sweep_args(outputs, "lr", "task.seq_len=12", "task.distances=2", "train.lr=0.001,0.003",
+                                   "train.val_sequences=0"))
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "train.val_sequences=0" in last_line and "train.lr is swept over [0.001, 0.003]" in last_line
+    assert not list(outputs.rglob("result.json"))
+
+
 def test_foreign_files_in_the_results_directory_are_left_alone(outputs):
     foreign = outputs / "f" / "attention_nback_000000000000"
     foreign.mkdir(parents=True)

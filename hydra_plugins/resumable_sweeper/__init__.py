@@ -146,7 +146,7 @@ class ResumableSweeper(BasicSweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
         [all_jobs] = self.split_arguments(overrides, None)
-        jobs, by_dir, force = [], {}, False
+        jobs, by_dir, force, learning_rates, no_validation = [], {}, False, set(), None
         parent_config = HydraConfig.instance().cfg
         try:
             for job_overrides in all_jobs:
@@ -158,6 +158,8 @@ class ResumableSweeper(BasicSweeper):
                 except ConfigError as error:
                     raise SystemExit(report_bad_job(job_overrides, error)) from None
                 force = force or bool(OmegaConf.select(cfg, "force", default=False))
+                learning_rates.add(built.train.lr)
+                no_validation = no_validation or (job_overrides if built.train.val_sequences == 0 else None)
                 if run_dir in by_dir:  # same config hash: differs only in keys outside it (threads, device...)
                     log.warning(f"jobs {by_dir[run_dir].label} and {' '.join(job_overrides)} define the same run "
                                 f"({run_dir.name}); it runs once")
@@ -167,6 +169,10 @@ class ResumableSweeper(BasicSweeper):
                 jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
+        if len(learning_rates) > 1 and no_validation:  # the report picks the lr on validation data: it needs some
+            raise SystemExit(report_bad_job(no_validation, ConfigError(
+                f"train.val_sequences=0: train.lr is swept over {sorted(learning_rates)}, and the learning rate is "
+                "chosen on validation accuracy; set train.val_sequences > 0")))
         return jobs, force
 
 
