@@ -40,11 +40,14 @@ def main(cfg: DictConfig) -> float:
     choices, run_dir = hydra_cfg.runtime.choices, Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        record, reused = execute(cfg, run_dir, choices.get("model"), choices.get("task"), multirun)
+        record, reused, locked = execute(cfg, run_dir, choices.get("model"), choices.get("task"), multirun)
     except ConfigError as error:
         discard_if_empty(run_dir)
         print(f"config error: {error}", file=sys.stderr)  # the last line names the key, value and what is allowed
         raise SystemExit(2) from None
+    if locked:
+        print(f"skip: {locked}", flush=True)
+        return float("nan")
     if multirun and not reused:
         print(progress_line(record, Path(hydra_cfg.sweep.dir)), flush=True)
     elif record.complete and not reused:

@@ -13,12 +13,10 @@ import hashlib
 import inspect
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -27,6 +25,7 @@ TOP_LEVEL_KEYS = {"task", "model", "train", "logger", "seed", "device", "threads
 # Keys that say where, how fast or how visibly a run executes, not what it computes: they stay out of the config
 # hash, so a sweep resumed on another machine, with other threads or another logger, still finds its runs.
 NOT_HASHED = {"force", "threads", "device", "name", "out_root", "logger", "hydra"}
+NOT_HASHED_TRAIN = {"checkpoint_every", "keep_checkpoint"}  # how often a run saves itself changes no result
 MODEL_ARGS_FROM_TASK = {"vocab_size", "num_classes", "max_len"}  # model arguments the task supplies
 PROTOCOLS = ("per_distance", "mixed", "dense")
 STOP_WHEN = ("target", "settled")
@@ -59,6 +58,8 @@ class TrainConfig:
     target_accuracy: float = MISSING
     bf16: bool = MISSING
     save_model: bool = MISSING
+    checkpoint_every: int = MISSING
+    keep_checkpoint: bool = MISSING
 
 
 ConfigStore.instance().store(group="train", name="schema", node=TrainConfig)
@@ -76,7 +77,7 @@ def check_train(train: TrainConfig) -> TrainConfig:
                 "grad_clip"):
         if not getattr(train, key) > 0:
             refuse(key, "must be > 0")
-    for key in ("weight_decay", "warmup_steps", "val_sequences"):
+    for key in ("weight_decay", "warmup_steps", "val_sequences", "checkpoint_every"):
         if getattr(train, key) < 0:
             refuse(key, "must be >= 0")
     if not math.isfinite(train.lr):
@@ -124,6 +125,8 @@ def config_hash(cfg: DictConfig) -> str:
     """A stable hash of everything that defines what a run computes (task, model, train, seed)."""
     defining = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
                 for key in cfg if key not in NOT_HASHED}
+    if isinstance(defining.get("train"), dict):
+        defining["train"] = {k: v for k, v in defining["train"].items() if k not in NOT_HASHED_TRAIN}
     return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -222,29 +225,3 @@ def build_logger(cfg: DictConfig, run_dir: Path):
     check_keys("logger", node, constructor_keys("logger", node) - {"run_dir", "run_name", "run_config"})
     return instantiate_checked(node, run_dir=str(run_dir), run_name=Path(run_dir).name,
                                run_config=OmegaConf.to_container(cfg, resolve=True))
-
-
-def resolve_device(requested: str):
-    import torch
-
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={requested!r}: CUDA is not available on this machine; use auto or cpu")
-    return torch.device(requested)
-
-
-def resolve_threads(requested) -> int:
-    """Threads per run: explicit, or the machine's cores shared among the jobs that run at once.
-
-    Two jobs that each take every core oversubscribe the CPU and run tens of times slower, so with
-    a parallel launcher each job gets cores // n_jobs (submitit: its cpus_per_task)."""
-    if requested != "auto":
-        return int(requested)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
-    if launcher.get("cpus_per_task"):
-        return int(launcher.cpus_per_task)
-    parallel_jobs = launcher.get("n_jobs") or 1
-    parallel_jobs = cores if parallel_jobs < 0 else parallel_jobs
-    return max(1, cores // parallel_jobs)

@@ -1,8 +1,8 @@
 """Optional external loggers, one class per YAML in conf/logger/ (metrics.jsonl is always written).
 
-Each takes ``run_dir``, ``run_name`` and ``run_config`` (the resolved config) from the harness plus its YAML's keys, and offers
-``log(values)`` (a dict with ``step``, ``loss``, ``lr``, ``elapsed_s`` and, at evaluations, ``val_accuracy``
-per distance) and ``close()``. Their packages are optional extras, imported only when chosen.
+Each takes ``run_dir``, ``run_name`` and ``run_config`` (the resolved config) from the harness plus its YAML's
+keys, and offers ``log(values)`` (a dict with ``step``, ``loss``, ``lr``, ``elapsed_s`` and, at evaluations,
+``val_accuracy`` per distance) and ``close()``. Their packages are optional extras, imported only when chosen.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ class Record:
     reason: str | None = None  # why it failed
     steps: int | None = None
     stop_reason: str | None = None  # target | settled | cap
+    resumed_from: list[int] = field(default_factory=list)  # steps of the checkpoints this run resumed from
     accuracy_by_distance: list[DistanceScore] = field(default_factory=list)
     incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}
     history: list[HistoryPoint] = field(default_factory=list)
@@ -182,10 +183,14 @@ def find(root: Path) -> list[Path]:
 
 
 class MetricsLog:
-    """metrics.jsonl: one JSON object per line, flushed as it is written, so it can be read while a run trains."""
+    """metrics.jsonl: one JSON object per line, flushed as it is written, so it can be read while a run trains.
+    A resumed run keeps the lines up to its checkpoint's step (``keep_until``) and appends after them."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_until: int = 0):
+        kept = [row for row in read_metrics(path) if row.get("step", 0) <= keep_until] if keep_until else []
         self.handle = open(path, "w", buffering=1)
+        for row in kept:
+            self.handle.write(json.dumps(row) + "\n")
 
     def write(self, **values) -> None:
         self.handle.write(json.dumps(values) + "\n")

@@ -8,25 +8,23 @@ The test stream is scored once, at the end, and decides nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-import hydra
-import numpy
-import omegaconf
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from harness import record as records
-from harness.config import TrainConfig, build, build_logger, config_hash, resolve_device, resolve_threads
+from harness import runtime
+from harness.config import TrainConfig, build, build_logger, config_hash
 from harness.record import DistanceScore, HistoryPoint, MetricsLog, Record
 from harness.trend import has_settled
 from tasks.base import IGNORE, data_generator
@@ -127,6 +125,19 @@ class TrainingStep:
                                           self.first_bad_step)
         self.steps_since_drain += 1
 
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to take the next step exactly as this one would have."""
+        return {"optimizer": self.optimizer.state_dict(), "stream": self.stream.get_state(),
+                "loss_sum": self.loss_sum, "first_bad_step": self.first_bad_step,
+                "steps_since_drain": self.steps_since_drain}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.stream.set_state(state["stream"].cpu() if self.stream.device.type == "cpu" else state["stream"])
+        self.loss_sum.copy_(state["loss_sum"])
+        self.first_bad_step.copy_(state["first_bad_step"])
+        self.steps_since_drain = int(state["steps_since_drain"])
+
     def drain(self) -> float:
         """Mean loss since the last drain (one host sync); raises Diverged after a non-finite loss."""
         bad_step = self.first_bad_step.item()
@@ -154,49 +165,75 @@ def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig) -> str | 
     return None
 
 
-def train(task, model, train: TrainConfig, plan, seed: int, device, metrics: MetricsLog, logger=None,
+def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, logger=None,
           label: str = "", progress: bool = False) -> dict:
-    """Train until a stop reason or the cap; returns the fields of a finished record."""
+    """Train until a stop reason or the cap, resuming from a checkpoint of this config and code if one exists
+    (``tag`` holds their hashes); returns the fields of a finished record."""
     model.to(device).train()
     step_once = TrainingStep(task, model, train, plan, seed, device)
     test_sets = held_out_sets(task, plan.evaluated, train.eval_sequences, seed, "eval", device)
     val_sets = held_out_sets(task, plan.evaluated, train.val_sequences, seed, "val", device) \
         if train.val_sequences else test_sets
-    history, reason, train_seconds = [], "cap", 0.0
-    bar = tqdm(total=train.steps, desc=label, disable=not progress, leave=False, dynamic_ncols=True)
+    history, reason, train_seconds, resumed = [], "cap", 0.0, []
+    state, refused = runtime.load_checkpoint(run_dir, tag["config_hash"], tag["source_hash"], device)
+    if refused:
+        log.warning(f"[{label}] {refused}: starting from step 0")
+    if state is not None:
+        model.load_state_dict(state["model"])
+        step_once.load_state_dict(state["training_step"])
+        torch.set_rng_state(state["rng"].cpu())  # dropout draws from the global generator
+        history = [HistoryPoint(**point) for point in state["history"]]
+        train_seconds, resumed = state["train_seconds"], [*state["resumed_from"], state["step"]]
+        log.info(f"[{label}] resumed from step {state['step']}")
+    first = resumed[-1] + 1 if resumed else 1
+    metrics, signals = MetricsLog(run_dir / records.METRICS_FILE, keep_until=first - 1), runtime.PreemptionSignal()
+    bar = tqdm(initial=first - 1, total=train.steps, desc=label, disable=not progress, leave=False,
+               dynamic_ncols=True)
     started = time.perf_counter()
-    for step in range(1, train.steps + 1):
-        step_once(step)
-        bar.update()
-        is_eval = step % train.eval_every == 0 or step == train.steps
-        if step % train.log_every and not is_eval:
-            continue
-        loss = step_once.drain()
-        values = {"step": step, "loss": loss, "lr": learning_rate(step - 1, train),
-                  "elapsed_s": train_seconds + time.perf_counter() - started}
-        if is_eval:
-            train_seconds += time.perf_counter() - started
-            scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
-            history += [HistoryPoint(step, d, *score) for d, score in scores.items()]
-            values["val_accuracy"] = {str(d): score.accuracy for d, score in scores.items()}
-            bar.set_postfix(loss=f"{loss:.3f}")
-            if not progress:
-                summary = " ".join(f"{d}:{score.accuracy:.2f}" for d, score in scores.items())
-                log.info(f"[{label}] step {step}/{train.steps} loss {loss:.4f} val {summary}")
-        metrics.write(**values)
-        if logger is not None:
-            logger.log(values)
-        if is_eval:
-            reason = stop_reason(history, plan, train) or reason
-            if reason != "cap" or step == train.steps:
-                break
-            started = time.perf_counter()
-    bar.close()
+    try:
+        for step in range(first, train.steps + 1):
+            step_once(step)
+            bar.update()
+            is_eval = step % train.eval_every == 0 or step == train.steps
+            if step % train.log_every == 0 or is_eval:
+                loss = step_once.drain()
+                values = {"step": step, "loss": loss, "lr": learning_rate(step - 1, train),
+                          "elapsed_s": train_seconds + time.perf_counter() - started}
+                if is_eval:
+                    train_seconds += time.perf_counter() - started
+                    scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
+                    history += [HistoryPoint(step, d, *score) for d, score in scores.items()]
+                    values["val_accuracy"] = {str(d): score.accuracy for d, score in scores.items()}
+                    bar.set_postfix(loss=f"{loss:.3f}")
+                    if not progress:
+                        summary = " ".join(f"{d}:{score.accuracy:.2f}" for d, score in scores.items())
+                        log.info(f"[{label}] step {step}/{train.steps} loss {loss:.4f} val {summary}")
+                    started = time.perf_counter()
+                metrics.write(**values)
+                if logger is not None:
+                    logger.log(values)
+                reason = stop_reason(history, plan, train) or "cap" if is_eval else reason
+                if reason != "cap" or step == train.steps:
+                    break
+            if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0):
+                train_seconds += time.perf_counter() - started
+                runtime.save_checkpoint(run_dir, {
+                    **tag, "step": step, "model": model.state_dict(), "training_step": step_once.state_dict(),
+                    "rng": torch.get_rng_state(), "history": [dataclasses.asdict(p) for p in history],
+                    "train_seconds": train_seconds, "resumed_from": resumed})
+                started = time.perf_counter()
+                if signals.pending:
+                    signals.hand_over()  # submitit requeues the job; the next attempt resumes here
+    finally:
+        signals.restore()
+        metrics.close()
+        bar.close()
     final_val = {p.distance: p for p in history if p.step == step}
     test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
     trained, heldout = set(plan.train), set(plan.heldout)
     return {"steps": step, "stop_reason": reason, "history": history, "train_time_s": train_seconds,
-            "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),
+            "resumed_from": resumed,
+            "tokens_per_s": (step - first + 1) * train.batch_size * task.seq_len / max(train_seconds, 1e-9),
             "accuracy_by_distance": [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout,
                                                    final_val[d].accuracy, final_val[d].n)
                                      for d, s in test.items()],
@@ -205,8 +242,9 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, metrics: Met
 
 
 class Execution(NamedTuple):
-    record: Record
+    record: Record | None  # None when the run is locked by another process
     reused: bool  # a stored result for the same config and code stood in for training
+    locked: str | None = None  # who holds the run's lock, when another live process does
 
 
 def describe(model_name: str, task_name: str, plan, seed) -> str:
@@ -218,11 +256,12 @@ def describe(model_name: str, task_name: str, plan, seed) -> str:
 
 def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, multirun: bool) -> Execution:
     """One whole run, without Hydra's globals (tests and the sweep launcher call it directly): check, reuse a
-    stored result if config and code are unchanged, else train, evaluate and write result.json."""
+    stored result if config and code are unchanged, else take the run's lock, train (resuming from a
+    checkpoint if there is one), evaluate and write result.json."""
     run_dir = Path(run_dir)
     built = build(cfg)  # raises ConfigError before any compute, even for a finished run
     task, model, train_cfg, plan = built.task, built.model, built.train, built.plan
-    device = resolve_device(cfg.device)
+    runtime.resolve_device(cfg.device)  # refuses cuda where there is none, before anything else
     digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
     label = describe(model_name, task_name, plan, cfg.seed)
     stored, _ = records.read(run_dir / records.RESULT_FILE)
@@ -233,8 +272,15 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
     if stored is not None and stored.complete:
         log.info(f"rerun {run_dir.name} ({label}): {why}")
     logger = build_logger(cfg, run_dir)
-    torch.set_num_threads(resolve_threads(cfg.threads))
+    try:
+        lock = runtime.RunLock(run_dir)
+    except runtime.RunLocked as locked:
+        log.info(f"skip {run_dir.name} ({label}): {locked}")
+        return Execution(None, False, str(locked))
+    claim = runtime.DeviceClaim(cfg.device, runtime.job_number(), run_dir.parent)
+    torch.set_num_threads(runtime.resolve_threads(cfg.threads))
     commit, dirty = records.git_state()
+    tag = {"config_hash": digest, "source_hash": records.combined_hash(sources)}
     record = Record(
         schema_version=records.SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
         protocol=train_cfg.protocol, lr=train_cfg.lr, train_distances=plan.train, heldout_distances=plan.heldout,
@@ -244,17 +290,14 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
         state_size=model.state_size(task.seq_len) if hasattr(model, "state_size") else None,
         max_steps=train_cfg.steps, batch_size=train_cfg.batch_size, seq_len=task.seq_len,
         stop_when=train_cfg.stop_when, target_accuracy=train_cfg.target_accuracy,
-        decisions_on="val" if train_cfg.val_sequences else "eval", config_hash=digest,
-        source_hash=records.combined_hash(sources), source_files=sources, git_commit=commit, git_dirty=dirty,
-        run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), started_at=records.now(),
-        **environment(device))
-    started, metrics = time.perf_counter(), None
+        decisions_on="val" if train_cfg.val_sequences else "eval", source_files=sources, git_commit=commit,
+        git_dirty=dirty, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True),
+        started_at=records.now(), **tag, **runtime.environment(claim.device))
+    started = time.perf_counter()
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; never read as a result
             stale.unlink()
-        metrics = MetricsLog(run_dir / records.METRICS_FILE)
-        outcome = train(task, model, train_cfg, plan, cfg.seed, device, metrics, logger, label,
+        outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
                         progress=not multirun)
         if train_cfg.save_model:
             temporary = run_dir / f".model.pt.{os.getpid()}.tmp"
@@ -262,6 +305,8 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
             os.replace(temporary, run_dir / "model.pt")
         record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
         records.write(record)  # written last: its presence marks the run complete
+        if not train_cfg.keep_checkpoint:
+            (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
     except Exception as error:  # recorded, never dropped: the sweep goes on
         reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
         log.error(f"[{label}] run failed: {reason}")
@@ -273,16 +318,8 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
             print(f"run failed and its result could not be written to {run_dir}: {reason}; {write_error}",
                   file=sys.stderr)
     finally:
-        for closable in (metrics, logger):
-            if closable is not None:
-                closable.close()
+        if logger is not None:
+            logger.close()
+        claim.release()
+        lock.release()
     return Execution(record, False)
-
-
-def environment(device: torch.device) -> dict:
-    return {"device": str(device), "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "python_version": platform.python_version(), "numpy_version": numpy.__version__,
-            "hydra_version": hydra.__version__, "omegaconf_version": omegaconf.__version__,
-            "hostname": platform.node(), "cpu": platform.processor() or platform.machine(),
-            "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "cudnn_version": torch.backends.cudnn.version() if device.type == "cuda" else None}

@@ -8,6 +8,7 @@ and runs jobs through whatever launcher is configured (in-process, joblib, submi
    sweep at once, naming the key;
 2. skips every job whose run directory holds a complete ``result.json`` for the same config hash and the same
    code (``+force=true`` reruns them); a job whose code changed reruns, with one line that names the files;
+   a job whose run is locked by another live process (another sweep runs it) is skipped and said so;
 3. writes ``<sweep dir>/sweep.json``, the manifest of the runs the sweep expects, so a report of a sweep still
    running knows it is partial;
 4. hands the launcher bounded batches (``default_batch_size``), and when the launcher itself fails mid-batch
@@ -52,7 +53,7 @@ class Job:
     run_dir: Path
     config_hash: str
     sources: dict[str, str]
-    outcome: str | None = None  # skipped | finished | failed
+    outcome: str | None = None  # skipped | elsewhere (locked by another live process) | finished | failed
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
 
@@ -86,6 +87,7 @@ class ResumableSweeper(BasicSweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from harness import record
+        from harness.runtime import lock_holder
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         jobs, force = self.plan(arguments)
@@ -97,12 +99,17 @@ class ResumableSweeper(BasicSweeper):
                                          job.sources)
             if reuse and not force:
                 job.outcome = "skipped"
+            elif lock_holder(job.run_dir):
+                job.outcome, job.reason = "elsewhere", f"running elsewhere ({lock_holder(job.run_dir)})"
             elif why.startswith("code changed"):
                 changed.append(f"rerun {job.run_dir.name}: {why}")
         todo = [job for job in jobs if job.outcome is None]
-        started, skipped = now(), len(jobs) - len(todo)
+        started, skipped = now(), sum(job.outcome == "skipped" for job in jobs)
+        elsewhere = sum(job.outcome == "elsewhere" for job in jobs)
         print(f"sweep {sweep_dir}: {len(jobs)} runs; {skipped} already complete and skipped"
-              f"{' (+force=true reruns them)' if skipped else ''}; running {len(todo)}", flush=True)
+              f"{' (+force=true reruns them)' if skipped else ''}; "
+              f"{f'{elsewhere} running elsewhere (locked) and skipped; ' if elsewhere else ''}running {len(todo)}",
+              flush=True)
         for line in changed:
             print(line, flush=True)
         write_manifest(sweep_dir, jobs, "running", started)
@@ -129,8 +136,8 @@ class ResumableSweeper(BasicSweeper):
             write_manifest(sweep_dir, jobs, "running", started)
 
         summary = {"total": len(jobs), "skipped": skipped,
-                   "finished": sum(job.outcome == "finished" for job in jobs),
-                   "failed": sum(job.outcome == "failed" for job in jobs)}
+                   **{state: sum(job.outcome == state for job in jobs) for state in ("elsewhere", "finished",
+                                                                                       "failed")}}
         write_manifest(sweep_dir, jobs, "finished", started, summary)
         print_summary(sweep_dir, jobs, summary)
         if summary["failed"]:
@@ -208,11 +215,16 @@ def collect_outcome(job: Job) -> bool:
     """What the job left behind: its result.json is the truth, whatever the launcher returned. Returns whether
     it left a record for this config; without one the job counts as failed."""
     from harness import record
+    from harness.runtime import lock_holder
 
     stored, _ = record.read(job.run_dir / record.RESULT_FILE)
     if stored is not None and stored.config_hash == job.config_hash:
         job.outcome = "finished" if stored.complete else "failed"
         job.reason = None if stored.complete else stored.reason
+        return True
+    holder = lock_holder(job.run_dir)
+    if holder:  # another sweep took the run between our plan and our launch
+        job.outcome, job.reason = "elsewhere", f"running elsewhere ({holder})"
         return True
     job.outcome, job.reason = "failed", "the job ended without writing result.json"
     return False
@@ -267,7 +279,8 @@ def write_atomic(path: Path, content: dict) -> None:
 
 
 def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:
-    print(f"sweep summary: {summary['total']} runs: {summary['skipped']} skipped (complete), "
+    elsewhere = f"{summary['elsewhere']} running elsewhere (locked), " if summary["elsewhere"] else ""
+    print(f"sweep summary: {summary['total']} runs: {summary['skipped']} skipped (complete), {elsewhere}"
           f"{summary['finished']} finished, {summary['failed']} failed", flush=True)
     for job in jobs:
         if job.outcome == "failed":
