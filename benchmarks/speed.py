@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from benchmarks.results_file import update_section
-from harness import config, train
+from harness import config, runtime, train
 from tasks.base import IGNORE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     parser.add_argument("--experiment", default="context_window", help="experiment to estimate (headline)")
     args = parser.parse_args(argv)
 
-    device = config.resolve_device(args.device)
+    device = runtime.resolve_device(args.device)
     torch.set_num_threads(CORES)
     small = args.smallest
     setting = {"batch": 4 if small else 32, "length": 16 if small else 128, "steps": 2 if small else 20,
