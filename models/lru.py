@@ -37,7 +37,7 @@ def lru_scan(log_lambda: torch.Tensor, v: torch.Tensor, chunk: int = CHUNK) -> t
     Within a chunk, x_t = λ^t (x_0 + Σ_{s<=t} λ^-s v_s) for t = 1..T: a cumulative sum, for every chunk at once;
     then each chunk's entering state is carried in (a loop over chunks, not steps). |λ^-s| <= exp(32 * 20) fits
     float64 (exp(709) at most), so the scan runs in complex128 and returns v's dtype."""
-    B, L, N = v.shape
+    (B, L, N), dtype = v.shape, v.dtype
     log_lambda = torch.complex(log_lambda.real.clamp(min=-MAX_STEP_DECAY), log_lambda.imag).to(torch.complex128)
     steps = torch.arange(1, chunk + 1, device=v.device, dtype=torch.float64)[:, None]  # (T, 1): t = 1..T
     decay, growth = torch.exp(steps * log_lambda), torch.exp(-steps * log_lambda)  # λ^t, λ^-t: (T, N)
@@ -47,7 +47,7 @@ def lru_scan(log_lambda: torch.Tensor, v: torch.Tensor, chunk: int = CHUNK) -> t
     for chunk_states in local.unbind(1):  # unbind, not local[:, c]: its backward is one stack, not n copies
         states.append(chunk_states + decay * entering)  # (B, T, N)
         entering = states[-1][:, -1:]
-    return torch.cat(states, dim=1)[:, :L].to(torch.complex64)
+    return torch.cat(states, dim=1)[:, :L].to(dtype)
 
 
 class LRU(nn.Module):
