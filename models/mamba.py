@@ -20,7 +20,8 @@ The scan runs in chunks of CHUNK steps with the (B, E, N) state carried from one
 runs over single steps. Autograd still keeps each chunk's intermediates for the backward pass.
 
 Cost on CPU: every state entry has its own input-dependent decay, so the scan is elementwise work on
-B * L * E * N numbers (about 30 passes over them, forward and backward), not matmuls; that is why the
+B * L * E * N numbers, not matmuls (one layer at E = 128, N = 8, batch 32, L = 136: 104 ms forward and
+backward on one CPU thread, against 35 ms for the whole LSTM step); that is why the
 default d_state is 4, not the paper's 16 (see NOTES-models.md for the measured step times).
 """
 
