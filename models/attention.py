@@ -154,6 +154,7 @@ class AttentionModel(nn.Module):
         require_dropout("model.dropout", dropout)
 
         self.max_len, self.positional = max_len, positional
+        self.d_model, self.n_layers, self.window = d_model, n_layers, window
         self.embed = nn.Embedding(vocab_size, d_model)
         if positional == "learned":
             self.position_embed = nn.Embedding(max_len, d_model)
@@ -189,3 +190,9 @@ class AttentionModel(nn.Module):
             attention_maps.append(weights)
         logits = self.head(self.norm_final(x))  # (B, L, C)
         return (logits, attention_maps) if return_attention else logits
+
+    def state_size(self, seq_len: int) -> int:
+        """Numbers carried from one step to the next at inference: the key-value cache, 2 * L * d_model per layer,
+        growing with the sequence; with a window, capped at the window's last positions."""
+        kept = seq_len if self.window is None else min(seq_len, self.window)
+        return 2 * kept * self.d_model * self.n_layers

@@ -4,6 +4,10 @@ The contract: ``Model(vocab_size, num_classes, max_len, **settings)``, where the
 first three come from the task and the settings from conf/model/*.yaml; then
 ``model(tokens)`` maps tokens (B, L) to logits (B, L, C), and the output at
 position t depends on tokens 0..t only.
+
+Every model also states its memory: ``model.state_size(seq_len)`` is how many numbers it carries from one
+step to the next at inference, after reading ``seq_len`` tokens, summed over layers (a recurrent state is
+fixed; attention's key-value cache grows with seq_len). Complex entries count as two real numbers.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class RecurrentModel(nn.Module):
                            ("vocab_size", vocab_size), ("num_classes", num_classes), ("max_len", max_len)]:
             require_positive(key, value)
         require_dropout("model.dropout", dropout)
-        self.kind = kind
+        self.kind, self.hidden_size, self.num_layers = kind, hidden_size, num_layers
         self.embed = nn.Embedding(vocab_size, hidden_size)
         extra = {"nonlinearity": "tanh"} if kind == "RNN" else {}  # Elman network
         self.rnn = getattr(nn, kind)(hidden_size, hidden_size, num_layers, batch_first=True,
@@ -40,3 +40,7 @@ class RecurrentModel(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         states, _ = self.rnn(self.embed(tokens))  # (B, L, H): state after reading tokens 0..t
         return self.head(states)  # (B, L, C)
+
+    def state_size(self, seq_len: int) -> int:
+        """Numbers carried from one step to the next at inference: h per layer (RNN, GRU), h and c (LSTM)."""
+        return (2 if self.kind == "LSTM" else 1) * self.hidden_size * self.num_layers
