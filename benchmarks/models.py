@@ -6,7 +6,7 @@ this machine's matmul peak that the step achieves.
 
 In ONE process, interleaved (round after round, every model in turn) so that noise from other processes on the
 machine lands on all models alike: for every YAML in conf/model, the median time of one training step
-(run.TrainingStep: fresh n-back batch, forward, backward, clipping, fused AdamW) at batch 32 x 136 tokens.
+(harness.train.TrainingStep: fresh n-back batch, forward, backward, clipping, fused AdamW) at batch 32 x 136 tokens.
 
 FLOP convention: the forward pass's matmul FLOPs (2 per multiply-add: linear layers, recurrent gate matmuls,
 attention products, the LRU's B and C, Mamba's conv), counted analytically from the model's shapes, times 3 for
@@ -32,8 +32,9 @@ import torch.nn as nn
 from hydra import compose, initialize_config_dir
 from torch.profiler import ProfilerActivity, profile
 
-import run  # the one place this file reaches into training: run.build and run.TrainingStep
 from benchmarks.results_file import update_section
+from harness.config import build
+from harness.train import TrainingStep
 
 REPO = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -41,12 +42,12 @@ BASELINE = "lstm"
 PEAK_FRACTION_GOAL = 0.5
 
 
-def build_step(name: str, batch: int, length: int) -> run.TrainingStep:
+def build_step(name: str, batch: int, length: int) -> TrainingStep:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"model={name}", f"task.seq_len={length}",
                                                        f"train.batch_size={batch}", "threads=1"])
-    task, model, settings = run.build(cfg)
-    return run.TrainingStep(task, model, settings, seed=0, device=torch.device("cpu"))
+    built = build(cfg)
+    return TrainingStep(built.task, built.model, built.train, built.plan, seed=0, device=torch.device("cpu"))
 
 
 # ---------------------------------------------------------------------------------------------- FLOPs
@@ -177,7 +178,8 @@ def markdown(results: dict) -> str:
     s = results["setting"]
     lines = [f"## Models side by side: cpu ({CORES} cores), torch {torch.__version__}, python "
              f"{platform.python_version()}, {results['date']}", "",
-             f"`python -m benchmarks.models`: one training step (run.TrainingStep, n-back) at batch {s['batch']} x "
+             f"`python -m benchmarks.models`: one training step (harness.train.TrainingStep, n-back) at batch "
+             f"{s['batch']} x "
              f"{s['length']} tokens, default model sizes, median of {s['rounds']} interleaved rounds of "
              f"{s['steps']} steps. FLOPs: 3 x the forward's matmul FLOPs, counted from the shapes (elementwise "
              "work not counted); peak: a fp32 torch.matmul of "
