@@ -13,16 +13,11 @@ The block (figure 3): the input is projected to two branches of width E; one goe
 depthwise conv1d and SiLU, then the selective scan, the other through SiLU and gates the scan's output; a
 projection brings it back to d_model. Blocks are pre-norm residual: x + Mamba(norm(x)).
 
-The scan runs in chunks of CHUNK steps with the (B, E, N) state carried from one chunk to the next. The
-(B, L, E, N) tensor of all states would cost B * L * E * N numbers (1 GiB for one layer at batch 32, length
-4096, E = 128, N = 16); per chunk only (B, CHUNK, E, N) exists, and it is contracted with C_t at once to the
-(B, CHUNK, E) output. Within a chunk the states come from a log-depth scan (``scan_chunk``), so no Python loop
-runs over single steps. Autograd still keeps each chunk's intermediates for the backward pass.
-
-Cost on CPU: every state entry has its own input-dependent decay, so the scan is elementwise work on
-B * L * E * N numbers, not matmuls (one layer at E = 128, N = 8, batch 32, L = 136: 104 ms forward and
-backward on one CPU thread, against 35 ms for the whole LSTM step); that is why the
-default d_state is 4, not the paper's 16 (see NOTES-models.md for the measured step times).
+The scan (``LinearScan``) is one fused multiply-add per time step on the (B, E, N) state, with a hand-written
+backward: every state entry has its own input-dependent decay, so the recurrence is elementwise work on
+B * L * E * N numbers and cannot become a matmul. It keeps all (L, B, E, N) states for the backward pass,
+B * L * E * N numbers per layer (about 10 MB at batch 32, L = 136, E = 144, N = 16), which is what the
+paper's CUDA kernel avoids by recomputing them; at the lengths measured here that is affordable on a CPU.
 """
 
 from __future__ import annotations
@@ -35,38 +30,69 @@ import torch.nn.functional as F
 
 from models.base import require_dropout, require_positive
 
-CHUNK = 8  # steps per chunk: log2(8) = 3 scan steps; measured fastest of 8, 16, 32 on CPU
+CHUNK = 16  # steps whose decays, drives and gradients are computed at once (small enough to stay in cache)
 
 
-def scan_chunk(decay: torch.Tensor, drive: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """h_t = decay_t * h_{t-1} + drive_t for the T steps of one chunk; (T, B, E, N) time-major, h0 (B, E, N).
+class SelectiveScan(torch.autograd.Function):
+    """y_t[e] = Σ_n C_t[n] h_t[e, n], h_t = exp(Δ_t[e] A[e, n]) h_{t-1}[e, n] + Δ_t[e] u_t[e] B_t[n], h_{-1} = 0.
 
-    A Hillis-Steele scan (Hillis & Steele 1986): after the step of size k, position t holds the recurrence
-    over steps t-2k+1..t, so log2(T) steps of whole-tensor products and sums cover the chunk. Only products
-    of decays in (0, 1] and sums occur, so it is stable at any Δ, unlike a division by cumulative decays,
-    which overflows float32 once Δ |A| sums past 88 within a chunk."""
-    drive = torch.cat([drive[:1] + decay[:1] * h0, drive[1:]])  # the carried state enters at the first step
-    k = 1
-    while k < drive.shape[0]:
-        drive = torch.cat([drive[:k], torch.addcmul(drive[k:], decay[k:], drive[:-k])])
-        if 2 * k < drive.shape[0]:
-            decay = torch.cat([decay[:k], decay[k:] * decay[:-k]])  # decay over steps t-2k+1..t
-        k *= 2
-    return drive
+    Inputs are time-major: u, delta (L, B, E), A (E, N), B, C (L, B, N). Only the recurrence itself runs step
+    by step (one fused multiply-add per step, forward and backward); everything else is computed for CHUNK
+    steps at a time, on tensors that stay in cache. The backward is the exact gradient by the reverse
+    recurrence g_t = C_t dy_t + Ā_{t+1} g_{t+1} (g_t = dL/dh_t), from which
+        dB_t = Σ_e g_t Δ_t u_t,  d(Δu)_t = Σ_n g_t B_t,  dC_t = Σ_e dy_t h_t,  d(Δ_t A) = g_t Ā_t h_{t-1},
+        dΔ_t = u_t d(Δu)_t + Σ_n d(Δ_t A) A,  du_t = Δ_t d(Δu)_t,  dA = Σ_t Σ_b d(Δ_t A) Δ_t.
+    Written by hand because autograd over a per-step loop records a graph node per operation and step, and a
+    log-depth parallel scan or whole-sequence (L, B, E, N) temporaries cost several times more on a CPU (the
+    model's training step took 335 ms with those, against 36 ms for the LSTM's, and ~250 ms with this). Only
+    products of decays in (0, 1] and sums occur: stable at any Δ."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C):
+        L, batch, E = u.shape
+        states = u.new_empty(L, batch, E, A.shape[1])  # (L, B, E, N), kept for the backward pass
+        h = u.new_zeros(batch, E, A.shape[1])
+        for start in range(0, L, CHUNK):
+            span = slice(start, start + CHUNK)
+            decay = torch.exp(delta[span].unsqueeze(-1) * A)  # (T, B, E, N): Ā_t
+            drive = (delta[span] * u[span]).unsqueeze(-1) * B[span].unsqueeze(2)  # (T, B, E, N): Δ_t u_t B_t
+            for t in range(decay.shape[0]):
+                h = torch.addcmul(drive[t], decay[t], h, out=states[start + t])
+        ctx.save_for_backward(u, delta, A, B, C, states)
+        return (states @ C.unsqueeze(-1)).squeeze(-1)  # (L, B, E)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        u, delta, A, B, C, states = ctx.saved_tensors
+        L = u.shape[0]
+        grad_u, grad_delta = torch.empty_like(u), torch.empty_like(delta)
+        grad_A = torch.zeros_like(A)
+        grad_C = (states * grad_y.unsqueeze(-1)).sum(2)  # (L, B, N)
+        grad_B = torch.empty_like(B)
+        g, later_decay = torch.zeros_like(states[0]), torch.zeros_like(states[0])  # beyond the last step: 0
+        for start in reversed(range(0, L, CHUNK)):
+            span = slice(start, start + CHUNK)
+            decay = torch.exp(delta[span].unsqueeze(-1) * A)  # (T, B, E, N), recomputed rather than stored
+            grads = grad_y[span].unsqueeze(-1) * C[span].unsqueeze(2)  # (T, B, E, N): C_t dy_t, then dL/dh_t
+            for t in range(decay.shape[0] - 1, -1, -1):
+                g = torch.addcmul(grads[t], later_decay, g, out=grads[t])
+                later_decay = decay[t]
+            previous = states[start - 1:start - 1 + decay.shape[0]] if start else \
+                torch.cat([torch.zeros_like(states[:1]), states[:decay.shape[0] - 1]])  # h_{t-1}
+            scale = delta[span] * u[span]  # (T, B, E)
+            grad_B[span] = (grads * scale.unsqueeze(-1)).sum(2)
+            grad_scale = (grads @ B[span].unsqueeze(-1)).squeeze(-1)  # (T, B, E): dL/d(Δ_t u_t)
+            grad_log_decay = grads * decay * previous  # (T, B, E, N): dL/d(Δ_t A)
+            grad_delta[span] = grad_scale * u[span] + (grad_log_decay * A).sum(-1)
+            grad_u[span] = grad_scale * delta[span]
+            grad_A += (grad_log_decay * delta[span].unsqueeze(-1)).sum((0, 1))
+        return grad_u, grad_delta, grad_A, grad_B, grad_C
 
 
-def selective_scan(u, delta, A, B, C, chunk: int = CHUNK):
+def selective_scan(u, delta, A, B, C):
     """y_t[e] = Σ_n C_t[n] h_t[e, n] for all t; u, delta (L, B, E), A (E, N), B, C (L, B, N), time-major
     -> y (L, B, E)."""
-    h = u.new_zeros(u.shape[1], A.shape[0], A.shape[1])  # (B, E, N): the state carried across chunks
-    outputs = []
-    for u_c, delta_c, B_c, C_c in zip(*(t.split(chunk) for t in (u, delta, B, C))):
-        decay = torch.exp(delta_c.unsqueeze(-1) * A)  # (T, B, E, N): Ā = exp(Δ A)
-        drive = (delta_c * u_c).unsqueeze(-1) * B_c.unsqueeze(2)  # (T, B, E, N): B̄ u = Δ B u
-        states = scan_chunk(decay, drive, h)  # (T, B, E, N), only this chunk's
-        outputs.append((states @ C_c.unsqueeze(-1)).squeeze(-1))  # (T, B, E): Σ_n C_t[n] h_t[e, n]
-        h = states[-1]
-    return torch.cat(outputs)
+    return SelectiveScan.apply(*(t.contiguous() for t in (u, delta, A, B, C)))
 
 
 class Mamba(nn.Module):
