@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from tasks.base import Task, TaskConfigError, random_order, require_int
+from tasks.base import Task, TaskConfigError, require_int
 
 
 def points_per_other(instances: int, extras: int) -> int:
@@ -100,7 +100,8 @@ def _between(occupied: torch.Tensor, start: torch.Tensor, end: torch.Tensor, cou
     """(B, count) distinct free positions strictly between start and end (B,), uniformly at random."""
     positions = torch.arange(occupied.shape[1], device=occupied.device)[None, :]
     allowed = ~occupied & (positions > start[:, None]) & (positions < end[:, None])
-    return random_order(allowed, generator)[:, :count]
+    scores = torch.rand(occupied.shape, generator=generator, device=occupied.device)
+    return torch.where(allowed, scores, -1.0).topk(count, dim=1).indices  # the allowed ones with the top scores
 
 
 class InstanceTask(Task):
