@@ -7,20 +7,26 @@ between them), and scores every query, as Zoology's multi-query associative reca
 the source and the query token carry the instance index, so a query says which instance it asks about.
 
 The placement (``place_instances``) is vectorised: a loop over the k instances, never over the batch. The
-instances are placed longest first; each takes a position drawn uniformly among those where its source, its
-query and (for instances shorter than half the sequence) its in-between tokens find free positions. Longer
-instances take their in-between tokens last. This never runs out of room when
+instances are placed longest first; each takes a start drawn uniformly among those where its source, its
+query and (for instances shorter than half the sequence) its in-between tokens find free positions; the
+instances at least half the sequence long take their in-between tokens last. This never runs out of room when
 
     d_i <= seq_len - (2k - 1)                          for every instance (max_distance), and
-    seq_len >= max(4P + 1, (3 + E)P + E + 1, 2(P + E + 1)),   P = (k - 1)(2 + E)
+    seq_len >= max(4P + 1, (3 + E)P + E + 1, 2(P + E + 1)),   P = (k - 1)(2 + E),
 
-with E in-between tokens per instance. Why: at step j, each of the j - 1 instances already placed, P points
-at most, rules out at most 2 start positions of an instance longer than half the sequence (its source and
-query cannot meet the other's query and source there), so seq_len - d >= 2k - 1 leaves one; an instance
-shorter than half the sequence has more than seq_len / 2 starts, of which each placed point rules out two,
-and, when d <= P + E, E more through the room it leaves between; the in-between tokens of a long instance
-find room because its d - 1 inner positions exceed P + E. The constructor refuses a layout that these do
-not guarantee, naming task.instances and task.seq_len.
+with E in-between tokens per instance (P bounds the positions the other instances take). Why, for the
+instance placed at step j, at distance d:
+
+- d >= seq_len / 2: only longer-or-equal instances are placed yet, their sources before seq_len - d and their
+  queries after it, so each rules out at most 2 of the seq_len - d starts (its source, and the start whose
+  query would meet its query); seq_len - d >= 2k - 1 leaves one.
+- d < seq_len / 2: more than seq_len / 2 starts; each taken position rules out at most 2 of them (as the
+  source or as the query), and, only when d <= P + E, at most E more by crowding the positions between;
+  the bounds on seq_len leave one.
+- Last, a long instance's in-between tokens: at most P of its d - 1 inner positions are taken, and
+  d >= seq_len / 2 >= P + E + 1 leaves E.
+
+The constructor refuses a layout these bounds do not cover, naming task.instances and task.seq_len.
 """
 
 from __future__ import annotations
