@@ -63,7 +63,7 @@ class OddEcho(Task):
 
 
 FACTORIES = {name: (lambda name=name, **overrides: make_task(name, **overrides)) for name in TASK_CONFIGS}
-FACTORIES["odd_echo (test-only)"] = lambda **overrides: OddEcho(**overrides)
+FACTORIES["odd_only_test_task"] = lambda **overrides: OddEcho(**overrides)
 
 
 @pytest.fixture(params=list(FACTORIES))
