@@ -44,6 +44,10 @@ class AssocRecall(Task):
     on the other queries, at other distances, shows whether it matches keys, and
     a mixture of distances (train.protocol=mixed) takes the offset away.
 
+    Natural distribution (``sample`` with no distance): Zoology's own layout,
+    nothing planted; num_queries distinct stored keys queried at uniformly
+    random positions of the query region.
+
     Pairs, queries and blanks occupy disjoint positions, blanks are their own
     token, never a key or a value: no query is overwritten by a context pair and
     no filler looks like a query, unlike Zoology's generator (its issue 29).
@@ -84,30 +88,44 @@ class AssocRecall(Task):
         return self.seq_len - 2  # the first value at position 1, a query at the last position
 
     def _sample(self, batch_size, distance_per_row, generator):
-        n, length = self.num_pairs, self.seq_len
-        device = generator.device
-        rows = torch.arange(batch_size, device=device)[:, None]  # (B, 1)
+        n, length, d = self.num_pairs, self.seq_len, distance_per_row
+        inputs, keys, values = self._pairs(batch_size, generator)
+        # The anchor query: pair i with its value at 2i + 1 and the query at 2i + 1 + d inside the query region.
+        anchor_pair = random_between((2 * n - d).clamp(min=0) // 2, ((length - 2 - d) // 2).clamp(max=n - 1),
+                                     generator)  # (B,)
+        return self._queries(inputs, keys, values, anchor_pair, 2 * anchor_pair + 1 + d, generator)
+
+    def _sample_natural(self, batch_size, generator):
+        """Zoology's layout, nothing planted: num_queries distinct stored keys at random query positions."""
+        inputs, keys, values = self._pairs(batch_size, generator)
+        return self._queries(inputs, keys, values, None, None, generator)
+
+    def _pairs(self, batch_size, generator):
+        """(inputs with the pairs written and blanks elsewhere, keys (B, n), values (B, n))."""
+        n, device = self.num_pairs, generator.device
         all_keys = torch.ones(batch_size, self.num_keys, dtype=torch.bool, device=device)
         keys = random_order(all_keys, generator)[:, :n]  # (B, n): distinct keys
         values = random_tokens(batch_size, n, self.num_values, generator)  # (B, n)
-
-        inputs = torch.full((batch_size, length), self.blank, device=device)
+        inputs = torch.full((batch_size, self.seq_len), self.blank, device=device)
         inputs[:, 0:2 * n:2] = self.num_values + keys
         inputs[:, 1:2 * n:2] = values
+        return inputs, keys, values
 
-        # The anchor query: pair i with its value at 2i + 1 and the query at 2i + 1 + d inside the query region.
-        d = distance_per_row
-        anchor_pair = random_between((2 * n - d).clamp(min=0) // 2, ((length - 2 - d) // 2).clamp(max=n - 1),
-                                     generator)  # (B,)
-        anchor_at = 2 * anchor_pair + 1 + d
-        # The other queries: other pairs, at other free positions of the query region.
-        pair_index = torch.arange(n, device=device)[None, :]
-        other_pairs = random_order(pair_index != anchor_pair[:, None], generator)
-        slots = torch.arange(length, device=device)[None, :]
-        free = (slots >= 2 * n) & (slots != anchor_at[:, None])
-        other_at = random_order(free, generator)
-        queried = torch.cat([anchor_pair[:, None], other_pairs[:, :self.num_queries - 1]], dim=1)  # (B, q)
-        query_at = torch.cat([anchor_at[:, None], other_at[:, :self.num_queries - 1]], dim=1)  # (B, q)
+    def _queries(self, inputs, keys, values, anchor_pair, anchor_at, generator) -> Batch:
+        """Queries for the anchor pair at anchor_at (None: no anchor) and for other pairs at other free positions
+        of the query region, each scored with its value and its distance."""
+        batch_size, device, n = inputs.shape[0], inputs.device, self.num_pairs
+        rows = torch.arange(batch_size, device=device)[:, None]  # (B, 1)
+        pair_index = torch.arange(n, device=device)[None, :]  # (1, n)
+        slots = torch.arange(self.seq_len, device=device)[None, :]  # (1, L)
+        if anchor_pair is None:
+            queried = random_order((pair_index >= 0).expand(batch_size, n), generator)[:, :self.num_queries]
+            query_at = random_order((slots >= 2 * n).expand_as(inputs), generator)[:, :self.num_queries]
+        else:
+            other_pairs = random_order(pair_index != anchor_pair[:, None], generator)
+            other_at = random_order((slots >= 2 * n) & (slots != anchor_at[:, None]), generator)
+            queried = torch.cat([anchor_pair[:, None], other_pairs[:, :self.num_queries - 1]], dim=1)  # (B, q)
+            query_at = torch.cat([anchor_at[:, None], other_at[:, :self.num_queries - 1]], dim=1)  # (B, q)
 
         inputs[rows, query_at] = self.num_values + keys.gather(1, queried)
         targets = torch.full_like(inputs, IGNORE)

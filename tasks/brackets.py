@@ -35,7 +35,11 @@ class Brackets(Task):
 
     Types are uniform and independent of the structure, and a closing token
     does not show its type, so chance is 1 / num_types; the structure alone
-    says nothing about the type.
+    says nothing about the type. Natural distribution (``sample`` with no
+    distance): the walk alone, nothing planted, whose matching distances are
+    heavy-tailed (short ones most common); a sequence with no closing bracket
+    scores nothing, which is rare except with a large filler_prob on a short
+    sequence.
 
     Sources: bracket languages as the deterministic context-free probes that
     need a stack, Delétang et al. (2023), "Neural Networks and the Chomsky
@@ -84,8 +88,17 @@ class Brackets(Task):
         steps = self._steps(shape, generator)
         steps = torch.where(between, inner, steps)
         steps = torch.where(positions == open_at, 1, torch.where(positions == close_at, -1, steps))
-        steps = without_unmatched_closes(steps)  # leaves the planted pair and the balanced walk inside it alone
+        return self._scored(steps, generator)  # leaves the planted pair and the balanced walk inside it alone
 
+    def _sample_natural(self, batch_size, generator):
+        """The random walk alone, nothing planted."""
+        return self._scored(self._steps((batch_size, self.seq_len), generator), generator)
+
+    def _scored(self, steps, generator) -> Batch:
+        """Unmatched closes made fillers, bracket types drawn, and every closing bracket scored."""
+        batch_size, length = steps.shape
+        positions = torch.arange(length, device=steps.device)[None, :]  # (1, L)
+        steps = without_unmatched_closes(steps)
         types = random_tokens(batch_size, length, self.num_types, generator)
         opener = matching_opener(steps)  # (B, L)
         is_close = steps == -1

@@ -31,6 +31,8 @@ class Copy(Task):
     best memoryless guess has cross-entropy ln(num_symbols) per scored position
     (``memoryless_cross_entropy``; Arjovsky et al. report the same baseline
     averaged over the whole sequence, blanks included, which makes it look tiny).
+    Natural distribution (``sample`` with no distance): d uniform over
+    [num_items + 1, seq_len - num_items], that is, the gap uniform.
 
     Sources: Hochreiter & Schmidhuber (1997), "Long Short-Term Memory", Neural
     Computation 9(8); the form used here is that of Arjovsky, Shah & Bengio
@@ -62,6 +64,10 @@ class Copy(Task):
     @property
     def max_distance(self) -> int:
         return self.seq_len - self.num_items  # the last output, at d + k - 1, is the last position
+
+    def distance_limits(self, distance=None):
+        return (f"task.num_items={self.num_items} sets the minimum, num_items + 1, and with "
+                f"task.seq_len={self.seq_len} the maximum, seq_len - num_items")
 
     def _sample(self, batch_size, distance_per_row, generator):
         k = self.num_items

@@ -39,7 +39,10 @@ class FlipFlop(Task):
     ignore_prob) makes long distances. Sampling at distance d plants one read d
     steps after a write and draws the instructions between from ignore and read
     only (the i.i.d. law conditioned on "no write there"); the other reads keep
-    their own distances. Written bits are uniform, so chance is 0.5.
+    their own distances. Written bits are uniform, so chance is 0.5. Natural
+    distribution (``sample`` with no distance): the i.i.d. instructions with
+    nothing planted, so a read's distance is geometric with mean about
+    1 / p_write = 2 / (1 - ignore_prob) (10 at the default), cut at position 0.
 
     One change from the paper: there a read is followed by its bit, so a later
     read could copy that echo instead of the write and the distance to the write
@@ -77,8 +80,7 @@ class FlipFlop(Task):
     def _sample(self, batch_size, distance_per_row, generator):
         inputs = self._instructions(batch_size, generator, allow_writes=True)  # (B, L)
         no_writes = self._instructions(batch_size, generator, allow_writes=False)
-        device = inputs.device
-        positions = torch.arange(self.seq_len, device=device)[None, :]  # (1, L)
+        positions = torch.arange(self.seq_len, device=inputs.device)[None, :]  # (1, L)
         d = distance_per_row
         read_at = random_between(d, torch.full_like(d, self.seq_len - 1), generator)  # (B,)
         write_at = read_at - d
@@ -87,7 +89,16 @@ class FlipFlop(Task):
         planted_bit = random_tokens(batch_size, 1, 2, generator)  # (B, 1)
         inputs = torch.where(positions == write_at[:, None], WRITE + planted_bit, inputs)
         inputs = torch.where(positions == read_at[:, None], READ, inputs)
-        first_bit = random_tokens(batch_size, 1, 2, generator)[:, 0]
+        return self._scored(inputs, generator)
+
+    def _sample_natural(self, batch_size, generator):
+        """The paper's i.i.d. instructions, nothing planted."""
+        return self._scored(self._instructions(batch_size, generator, allow_writes=True), generator)
+
+    def _scored(self, inputs, generator) -> Batch:
+        """Position 0 made a write, then every read scored with the last written bit."""
+        positions = torch.arange(self.seq_len, device=inputs.device)[None, :]  # (1, L)
+        first_bit = random_tokens(inputs.shape[0], 1, 2, generator)[:, 0]
         inputs[:, 0] = torch.where(inputs[:, 0] < IGNORE_INSTRUCTION, inputs[:, 0], WRITE + first_bit)  # a write
 
         is_write = inputs < IGNORE_INSTRUCTION

@@ -1,61 +1,62 @@
-"""Recall: remember one marked token and name it when a query marker appears d steps later."""
+"""Recall: remember marked values among noise and name each one when its query appears d steps later."""
 
 from __future__ import annotations
 
 import torch
 
-from tasks.base import IGNORE, NO_DISTANCE, Batch, Task, random_tokens, require_int
+from tasks.base import IGNORE, NO_DISTANCE, Batch, random_tokens, require_int
+from tasks.instances import InstanceTask, place_instances
 
 
-class Recall(Task):
-    """One marked value among noise, then a query d steps after the value.
+class Recall(InstanceTask):
+    """k marked values among noise; the query for instance i, d_i steps after its value, asks for it.
 
-    A marker M precedes the value; the query Q stands d steps after the value and
-    is the only scored position. Noise and value come from the same alphabet, so
-    the model must find the value by its marker, not by its identity. Worked
-    example, d = 4, symbols a..h:
+    A value of instance i is its own token, ``c:i`` (value c marked for instance i), standing among noise
+    symbols of the same alphabet; the query ``?i`` stands d_i steps after it and is a scored position.
+    Every instance has its own distance; sampled at one distance d, all are at d. The instance index in
+    both tokens says which value a query asks for, so instances cannot be confused, and the k queries
+    give k labels per sequence. Worked example, k = 2, d = 4, symbols a..h:
 
-        position   0  1  2  3  4  5  6  7  8
-        inputs     e  M  c  a  f  b  Q  d  h
-        targets    -  -  -  -  -  -  c  -  -
-        distance   -  -  -  -  -  -  4  -  -
+        position   0  1    2  3    4  5   6  7   8  9
+        inputs     e  c:1  a  f:0  b  ?1  c  ?0  d  h
+        targets    -  -    -  -    -  c   -  f   -  -
+        distance   -  -    -  -    -  4   -  4   -  -
 
-    The value is uniform over the alphabet and independent of everything else, so
-    chance is 1 / num_symbols. Where in the sequence the pair falls is uniform, so
-    absolute position carries no clue.
+    The values are uniform over the alphabet and independent of everything else, so chance is
+    1 / num_symbols. The instances are placed at random (tasks/instances.py), so absolute position carries
+    no clue. Natural distribution (``sample`` with no distance): each instance's distance in proportion to
+    seq_len - d, its value and query positions uniform over the legal pairs.
 
-    Source: the "remember a marked item over a delay" setting of Hochreiter &
-    Schmidhuber (1997, "Long Short-Term Memory", Neural Computation 9(8),
-    experiment 2), reduced to one item and a controlled delay.
+    Source: the "remember a marked item over a delay" setting of Hochreiter & Schmidhuber (1997, "Long
+    Short-Term Memory", Neural Computation 9(8), experiment 2), with a controlled delay, and k items scored
+    at once as in Zoology's multi-query associative recall (Arora et al., 2023, arXiv:2312.04927). The
+    mark is on the value token itself (no separate marker position before it), so finding the value is one
+    look-up, not a marker-then-next-token composition; with ``instances: 1`` this is single-item recall.
     """
 
-    def __init__(self, distances, eval_distances=None, seq_len: int = 128, num_symbols: int = 8):
-        self.seq_len = require_int("task.seq_len", seq_len, 3)
+    def __init__(self, distances, eval_distances=None, seq_len: int = 128, num_symbols: int = 8,
+                 instances: int = 4):
+        self.seq_len = require_int("task.seq_len", seq_len, 2)
         self.num_symbols = require_int("task.num_symbols", num_symbols, 2)
-        super().__init__(distances, eval_distances)
-        self.marker, self.query = self.num_symbols, self.num_symbols + 1
-        self.vocab_size = self.num_symbols + 2
-        self.num_classes = self.num_symbols
-        self.chance_accuracy = 1.0 / self.num_symbols
+        super().__init__(distances, eval_distances, instances)
+        k, n = self.instances, self.num_symbols
+        self.marked = n  # tokens: noise 0..n-1, the value v of instance i at n + i * n + v, the query of i
+        self.query = n + k * n
+        self.vocab_size = n + k * n + k
+        self.num_classes = n
+        self.chance_accuracy = 1.0 / n
 
-    @property
-    def max_distance(self) -> int:
-        return self.seq_len - 2  # marker at >= 0, value at >= 1, query at value + d <= seq_len - 1
+    def _sample(self, batch_size, distance, generator):
+        n, k = self.num_symbols, self.instances
+        inputs = random_tokens(batch_size, self.seq_len, n, generator)  # (B, L) the noise
+        value_at, query_at, _ = place_instances(distance, self.seq_len, 0, generator)  # (B, k) each
+        values = random_tokens(batch_size, k, n, generator)  # (B, k)
+        instance = torch.arange(k, device=inputs.device)[None, :]  # (1, k)
+        inputs.scatter_(1, value_at, self.marked + instance * n + values)
+        inputs.scatter_(1, query_at, (self.query + instance).expand_as(query_at))
+        targets = torch.full_like(inputs, IGNORE).scatter_(1, query_at, values)
+        distance_map = torch.full_like(inputs, NO_DISTANCE).scatter_(1, query_at, distance)
+        return Batch(inputs, targets, distance_map)
 
-    def _sample(self, batch_size, distance_per_row, generator):
-        inputs = random_tokens(batch_size, self.seq_len, self.num_symbols, generator)  # (B, L)
-        device = inputs.device
-        # value position uniform in [1, seq_len - 1 - d], drawn per row
-        room = (self.seq_len - 1 - distance_per_row).float()  # (B,) number of legal value positions
-        value_at = 1 + (torch.rand(batch_size, generator=generator, device=device) * room).long()
-        query_at = value_at + distance_per_row
-        rows = torch.arange(batch_size, device=device)
-
-        answer = inputs[rows, value_at]
-        inputs[rows, value_at - 1] = self.marker
-        inputs[rows, query_at] = self.query
-        targets = torch.full_like(inputs, IGNORE)
-        targets[rows, query_at] = answer
-        distance = torch.full_like(inputs, NO_DISTANCE)
-        distance[rows, query_at] = distance_per_row
-        return Batch(inputs, targets, distance)
+    def answer_from_source(self, inputs, rows, sources, positions):
+        return (inputs[rows, sources] - self.marked) % self.num_symbols  # the value part of the marked token

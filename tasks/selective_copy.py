@@ -18,7 +18,9 @@ class SelectiveCopy(Copy):
     distance is the step back to the i-th data symbol, so the outputs of one
     sequence have different distances. Sampling at distance d places one data
     symbol (a random one of the k) exactly d steps before its output and the
-    others at random around it, keeping their order. Worked example, k = 3,
+    others at random around it, keeping their order. Natural distribution
+    (``sample`` with no distance): Mamba's generator, nothing planted; the k
+    data positions uniform among the first seq_len - k - 1. Worked example, k = 3,
     d = 6, symbols a..h:
 
         position   0  1  2  3  4  5  6  7  8  9  10 11
@@ -50,8 +52,19 @@ class SelectiveCopy(Copy):
         pick_before = before & (random_order(before, generator).argsort(dim=1) < anchor[:, None])
         pick_after = after & (random_order(after, generator).argsort(dim=1) < (k - 1 - anchor)[:, None])
         chosen = pick_before | pick_after | (slots == anchor_at[:, None])  # (B, C), k per row
-        data_at = torch.where(chosen, slots, context).sort(dim=1).values[:, :k]  # (B, k) ascending; no host sync
+        return self._from_data_positions(torch.where(chosen, slots, context), generator)
 
+    def _sample_natural(self, batch_size, generator):
+        """Mamba's generator, nothing planted: k data positions uniform among the context's."""
+        context = self.seq_len - self.num_items - 1
+        slots = torch.ones(batch_size, context, dtype=torch.bool, device=generator.device)
+        return self._from_data_positions(random_order(slots, generator)[:, :self.num_items], generator)
+
+    def _from_data_positions(self, chosen, generator) -> Batch:
+        """The batch whose data symbols stand at the k smallest entries of ``chosen`` (B, >= k) per row."""
+        k, context = self.num_items, self.seq_len - self.num_items - 1  # the delimiter sits at `context`
+        batch_size, device = chosen.shape[0], chosen.device
+        data_at = chosen.sort(dim=1).values[:, :k]  # (B, k) ascending; no host sync
         symbols = random_tokens(batch_size, k, self.num_symbols, generator)  # (B, k)
         inputs = torch.full((batch_size, self.seq_len), self.blank, device=device)  # the noise
         inputs.scatter_(1, data_at, symbols)

@@ -1,4 +1,5 @@
-"""n-back and recall checked by an independent, loop-by-loop reading of each sequence."""
+"""n-back checked by an independent, loop-by-loop reading of each sequence, and recall's own claims (its reader
+is in test_tasks_catalog.py with the other tasks')."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tasks.recall import Recall
 
 def test_nback_brute_force():
     task = NBack(distances=[1, 3, 7], seq_len=20, num_symbols=5)
-    batch = task.sample(50, data_generator(task.name, 0, "train"))
+    batch = task.sample(50, data_generator(task.name, 0, "train"), distance=task.distances)
     seen = set()
     for inputs, targets, distance in zip(batch.inputs.tolist(), batch.targets.tolist(), batch.distance.tolist()):
         lags = {token // task.num_symbols for token in inputs}
@@ -28,31 +29,43 @@ def test_nback_brute_force():
     assert seen == {1, 3, 7}, "a mixed batch draws every training distance"
 
 
-def test_recall_brute_force():
-    task = Recall(distances=[2, 9], seq_len=24, num_symbols=6)
-    batch = task.sample(60, data_generator(task.name, 0, "train"))
-    for inputs, targets, distance in zip(batch.inputs.tolist(), batch.targets.tolist(), batch.distance.tolist()):
-        assert inputs.count(task.marker) == 1 and inputs.count(task.query) == 1
-        value_at = inputs.index(task.marker) + 1
-        query_at = inputs.index(task.query)
-        scored = [t for t in range(task.seq_len) if targets[t] != IGNORE]
-        assert scored == [query_at]
-        assert targets[query_at] == inputs[value_at] < task.num_symbols
-        assert distance[query_at] == query_at - value_at in (2, 9)
+def test_nback_produces_only_the_lags_it_has_tags_for():
+    """Every lag in [1, seq_len - 1] can be configured; a built n-back samples only its tagged lags, and says so."""
+    task = NBack(distances=[1, 8], eval_distances=[19], seq_len=20)
+    assert task.producible_distances() == [1, 8, 19] == task.lags
+    assert task.supports_untrained_distances is False
+    for d in (1, 19):
+        batch = task.sample(8, data_generator(task.name, 0, "eval", d), distance=d)
+        assert (batch.distance[:, d:] == d).all()
+    with pytest.raises(TaskConfigError, match=r"distance=4: this task cannot produce distance 4; it produces 1, 8, "
+                                              r"19 \(.*lag tags exist only for task.distances and task.eval_distances"):
+        task.sample(8, data_generator(task.name, 0, "eval", 4), distance=4)
+    natural = task.sample(300, data_generator(task.name, 0, "train"))
+    assert set(natural.distance[natural.distance >= 0].tolist()) == {1, 8, 19}, "natural: uniform over the tags"
 
 
 def test_recall_value_position_is_spread_out():
-    """Absolute position must carry no clue: the query lands all over the sequence."""
-    task = Recall(distances=4, seq_len=32)
-    batch = task.sample(400, data_generator(task.name, 0, "train"))
-    query_positions = (batch.targets != IGNORE).nonzero()[:, 1]
-    assert query_positions.min() <= 6 and query_positions.max() == 31
+    """Absolute position must carry no clue: the queries land all over the sequence, for every instance."""
+    task = Recall(distances=4, seq_len=32, instances=4)
+    batch = task.sample(400, data_generator(task.name, 0, "train"), distance=4)
+    rows, positions = (batch.targets != IGNORE).nonzero(as_tuple=True)
+    instance = batch.inputs[rows, positions] - task.query
+    for i in range(task.instances):
+        assert positions[instance == i].min() <= 6 and positions[instance == i].max() == 31
+
+
+def test_recall_instances_each_draw_their_own_distance():
+    """In a mixture, the instances of one sequence draw independently: most rows hold more than one distance."""
+    task = Recall(distances=[2, 9, 20], seq_len=32, instances=4)
+    batch = task.sample(200, data_generator(task.name, 0, "train"), distance=task.distances)
+    per_row = [len(set(row) - {-1}) for row in batch.distance.tolist()]
+    assert sum(count > 1 for count in per_row) > 150 and (batch.distance >= 0).sum(dim=1).eq(4).all()
 
 
 def test_chance_matches_best_memoryless_guess():
     """The most frequent class, guessed everywhere, is right about 1 / num_symbols of the time."""
     for task in (NBack(distances=5, seq_len=64), Recall(distances=5, seq_len=64)):
-        batch = task.sample(4000, data_generator(task.name, 0, "eval"))
+        batch = task.sample(4000, data_generator(task.name, 0, "eval"), distance=5)
         answers = batch.targets[batch.targets != IGNORE]
         best_guess_accuracy = torch.bincount(answers).max().item() / answers.numel()
         standard_error = (task.chance_accuracy * (1 - task.chance_accuracy) / answers.numel()) ** 0.5
