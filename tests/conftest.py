@@ -48,3 +48,33 @@ def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_
     cfg = compose_config([*TINY_TRAIN, f"out_root={out_root}", *overrides])
     run_dir = out_root / "run"
     return run.execute(cfg, run_dir, model_name, task_name, multirun=True)
+
+
+# Fixtures for tests that should not import from this file.
+
+
+@pytest.fixture
+def tiny_run():
+    """``execute_tiny``: tiny_run(overrides, out_root, model_name, task_name) -> Execution(record, reused)."""
+    return execute_tiny
+
+
+@pytest.fixture
+def script():
+    """``run_script``: script(args) runs a repository script in a fresh interpreter, one thread, output captured."""
+    return run_script
+
+
+@pytest.fixture
+def tiny_train() -> list[str]:
+    """The tiny training overrides (TINY_TRAIN), as a fresh list."""
+    return list(TINY_TRAIN)
+
+
+@pytest.fixture
+def synthetic_sweep(tmp_path) -> Path:
+    """A directory of synthetic new-schema records (tests/synthetic_runs.py write_small_sweep, two seeds)."""
+    from synthetic_runs import write_small_sweep
+
+    write_small_sweep(tmp_path / "sweep")
+    return tmp_path / "sweep"
