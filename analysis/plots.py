@@ -100,10 +100,11 @@ def model_handles(models, palette, params: pd.Series | None = None) -> dict:
     return {name(m): Line2D([], [], color=palette[m], marker="o") for m in models}
 
 
-def log2_axis(ax, which: str = "x") -> None:
-    """A log2 axis labelled with plain numbers (8, not 2³)."""
-    getattr(ax, f"set_{which}scale")("log", base=2)
-    getattr(ax, f"{which}axis").set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+def log2_axis(ax, which: str = "x", base: int = 2) -> None:
+    """A log axis labelled with plain numbers (8, not 2³; 600, not 6 x 10²)."""
+    getattr(ax, f"set_{which}scale")("log", base=base)
+    for set_formatter in ("set_major_formatter", "set_minor_formatter"):
+        getattr(getattr(ax, f"{which}axis"), set_formatter)(FuncFormatter(lambda value, _: f"{value:g}"))
 
 
 def hollow(marker: str = "o") -> Line2D:
@@ -303,10 +304,9 @@ def steps_to_learn_plot(steps: pd.DataFrame):
     frame = with_setting(steps)
     models, panels = ordered_models(frame.model), panel_order(frame)
     palette = model_palette(models)
-    grid = sns.relplot(data=frame.dropna(subset=["steps_to_learn"]), kind="line", x="distance", y="steps_to_learn",
-                       hue="model", hue_order=models, palette=palette, col="panel", col_order=panels,
-                       col_wrap=min(3, len(panels)), estimator="median", errorbar=("pi", 100), marker="o",
-                       height=3.2, aspect=1.25, legend=False, facet_kws={"sharex": False, "sharey": False})
+    grid = sns.FacetGrid(frame, col="panel", col_order=panels, col_wrap=min(3, len(panels)), hue="model",
+                         hue_order=models, palette=palette, height=3.2, aspect=1.25, sharex=False, sharey=False)
+    grid.map_dataframe(draw_steps)
     entries = model_handles(models, palette)
     for panel, ax in grid.axes_dict.items():
         subset = frame[frame.panel == panel]
@@ -321,7 +321,7 @@ def steps_to_learn_plot(steps: pd.DataFrame):
             ax.text(subset.distance.min(), budget * 2.1, f"▲ not learned in {budget:.0f} steps", fontsize=7)
             entries["not learned within the run's steps"] = hollow("^")
         log2_axis(ax)
-        ax.set_yscale("log")
+        log2_axis(ax, "y", base=10)
         ax.set_ylim(top=budget * 3)
     grid.set_titles("{col_name}")
     grid.set_axis_labels("dependency distance (steps back)", "steps to reach the threshold")
@@ -330,6 +330,15 @@ def steps_to_learn_plot(steps: pd.DataFrame):
     grid.figure.suptitle(f"Steps to learn: first evaluation whose validation accuracy reached the window threshold "
                          f"({thresholds})\nbudget: {budget_text(frame)}", fontsize=9, y=1.1)
     return grid
+
+
+def draw_steps(data: pd.DataFrame, color, **_) -> None:
+    """One model's median steps over the seeds that learned each distance, with a band from fastest to slowest."""
+    learned = data.dropna(subset=["steps_to_learn"]).groupby("distance").steps_to_learn
+    if len(learned):
+        spread = learned.agg(["min", "median", "max"])
+        plt.gca().fill_between(spread.index, spread["min"], spread["max"], color=color, alpha=0.15, linewidth=0)
+        plt.gca().plot(spread.index, spread["median"], marker="o", color=color)
 
 
 # ----------------------------------------------------------------------------------------- live

@@ -87,7 +87,8 @@ def write_per_distance(directory: Path, model: str, task: str, seed: int, curve:
     return [write(directory, record(model, task, seed, {d: a}, **options)) for d, a in curve.items()]
 
 
-SMALL_SWEEP_CURVES = {"attention": [1.0, 1.0, 1.0, 1.0], "gru": [1.0, 1.0, 0.5, CHANCE], "lstm": [1.0, 0.95, 0.6, CHANCE]}
+SMALL_SWEEP_CURVES = {"attention": [1.0, 1.0, 1.0, 1.0], "gru": [1.0, 1.0, 0.5, CHANCE],
+                      "lstm": [1.0, 0.95, 0.6, CHANCE]}
 
 
 def write_small_sweep(directory: Path, seeds=(0, 1)) -> list[Path]:
