@@ -88,7 +88,7 @@ def load(directory: Path) -> Results:
             records.append(record)
     hashes = {record.config_hash for record in records}
     sweeps = [progress(path, manifest, hashes) for path, manifest in manifests.items()]
-    done = {Path(record.run_dir).resolve() for record in records}
+    done = {path.parent.resolve() for path in paths.values()}  # a result.json, even an unreadable one: not live
     metrics = {p.parent.resolve(): p.parent for p in directory.rglob(METRICS_FILE)}
     metrics.update({d.resolve(): d for d in job_run_dirs(manifests) if (d / METRICS_FILE).is_file()})
     live = [metrics[key] for key in sorted(metrics) if key not in done]

@@ -234,9 +234,12 @@ def dynamics_section(report: Report) -> str:
 
 
 def live_section(report: Report) -> str:
-    live = report.table_csv(report.results.live, "live_metrics")
-    if live.empty:
+    live = report.results.live
+    if live.empty:  # nothing training: drop what a report made while the sweep ran left behind
+        for name in ("live_metrics.csv", "live.png", "live.pdf"):
+            (report.directory / name).unlink(missing_ok=True)
         return ""
+    report.table_csv(live, "live_metrics")
     path = report.figure(plots.live_plot(live), "live")
     latest = live.sort_values("step").groupby(["run", "series"]).value.last().unstack("series")
     latest.insert(0, "step", live.groupby("run").step.max())
@@ -245,8 +248,7 @@ def live_section(report: Report) -> str:
                       "still training, or interrupted. Their curves so far (validation accuracy per distance, and "
                       "training loss, against step); nothing above counts them. Table: "
                       "[live_metrics.csv](live_metrics.csv).", "", image(path, "Live runs"), "",
-                      markdown_table(frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v),
-                                     {c: c for c in frame.columns})])
+                      markdown_table(frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v))])
 
 
 def attention_section(report: Report) -> str:
@@ -284,12 +286,9 @@ def attention_section(report: Report) -> str:
 def mass_summary(mass: pd.DataFrame) -> str:
     """Per (model, task,) layer and distance: the largest mean mass any head puts on the answer position."""
     keys = [key for key in ("model", "task", "layer") if key in mass.columns]
-    best = mass.groupby([*keys, "distance"]).mass_on_answer.max().unstack("distance")
-    header_row = "| " + " | ".join(keys) + " | " + " | ".join(f"d={d}" for d in best.columns) + " |"
-    rows = [f"| {' | '.join(map(str, key if isinstance(key, tuple) else (key,)))} | "
-            + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in values) + " |" for key, values in best.iterrows()]
+    best = mass.groupby([*keys, "distance"]).mass_on_answer.max().unstack("distance").map("{:.2f}".format)
     return "\n".join(["Largest mean mass on the answer position over heads (mean over runs where several):", "",
-                      header_row, "|" + "---|" * (len(keys) + len(best.columns)), *rows])
+                      markdown_table(best.rename(columns=lambda d: f"d={d}").reset_index())])
 
 
 COST_READING = (
@@ -313,7 +312,7 @@ def cost_section(report: Report) -> str:
         frame = pd.read_csv(slopes)
         frame["slope"] = frame.slope.map("{:.2f}".format)
         lines += ["Log-log slopes, fitted over the longest half of the lengths measured (2 = quadratic, 1 = linear). "
-                  "Table: [cost.csv](cost.csv).", "", COST_READING, "", markdown_table(frame, {c: c for c in frame})]
+                  "Table: [cost.csv](cost.csv).", "", COST_READING, "", markdown_table(frame)]
     return "\n".join(lines)
 
 
@@ -323,7 +322,7 @@ def runs_section(report: Report) -> str:
     outcomes = {job.get("config_hash"): job.get("outcome") for s in found.sweeps for job in s.jobs}
     counts = runs.assign(finished=runs.status == "finished", failed=runs.status != "finished")
     counts = counts.groupby(["task", "protocol", "model"])[["finished", "failed"]].sum().reset_index()
-    lines += [markdown_table(counts, {c: c for c in ["task", "protocol", "model", "finished", "failed"]}), ""]
+    lines += [markdown_table(counts), ""]
     skipped = sum(outcomes.get(h) == "skipped" for h in runs.config_hash)
     if skipped:
         lines += [f"{skipped} finished run(s) were skipped by the sweep because an earlier invocation had already "
@@ -358,67 +357,60 @@ def runs_section(report: Report) -> str:
 
 
 def settings_section(report: Report) -> str:
-    records = report.results.records
-    lines = ["## Settings", "", "The numbers above rest on these settings (from each run's resolved config).", ""]
+    records, runs = report.results.records, report.results.runs
     train = pd.DataFrame([r.config.get("train", {}) for r in records])
-    lines.append("**Training** (identical in every run unless several values are listed): " + "; ".join(
-        f"{key} = {', '.join(sorted({str(v) for v in train[key].dropna()}))}" for key in train.columns) + ".")
-    lines += ["", learning_rates(report)]
-    models = {}
-    for record in records:
-        entry = models.setdefault(record.model, {"params": set(), "config": set()})
-        entry["params"].add(record.params)
-        entry["config"].add(", ".join(f"{k}={v}" for k, v in record.config.get("model", {}).items() if k != "_target_"))
-    lines += ["", "**Models** (parameter counts at each task's vocabulary):", "", "| model | params | settings |",
-              "|---|---|---|"]
-    for model in plots.ordered_models(models):
-        params = sorted(models[model]["params"])
-        span = f"{params[0]:,}" if len(params) == 1 else f"{params[0]:,}–{params[-1]:,}"
-        lines.append(f"| {model} | {span} | {escape('; '.join(sorted(models[model]['config'])))} |")
-    tasks = {}
-    for record in records:
-        entry = tasks.setdefault(record.task, {"config": set(), "train": set(), "eval": set(), "chance": set()})
-        entry["config"].add(", ".join(f"{k}={v}" for k, v in record.config.get("task", {}).items()
-                                      if k not in ("_target_", "distances", "eval_distances")))
-        entry["train"].update(record.train_distances)
-        entry["eval"].update(record.eval_distances)
-        entry["chance"].add(record.chance_accuracy)
-    lines += ["", "**Tasks:**", "", "| task | settings | trained on | evaluated at | chance |", "|---|---|---|---|---|"]
-    for task, entry in sorted(tasks.items()):
-        lines.append(f"| {task} | {escape('; '.join(sorted(entry['config'])))} | "
-                     f"{' '.join(map(str, sorted(entry['train'])))} | {' '.join(map(str, sorted(entry['eval'])))} | "
-                     f"{', '.join(f'{c:.3g}' for c in sorted(entry['chance']))} |")
-    runs = report.results.runs
+    lines = ["## Settings", "", "The numbers above rest on these settings (from each run's resolved config).", "",
+             "**Training** (identical in every run unless several values are listed): " + "; ".join(
+                 f"{key} = {', '.join(sorted({str(v) for v in train[key].dropna()}))}" for key in train.columns) + ".",
+             "", learning_rates(report), ""]
+
+    def settings(group: str) -> pd.Series:  # one text per run: its component's settings
+        return pd.Series(["; ".join(f"{k}={v}" for k, v in r.config.get(group, {}).items()
+                                    if k not in ("_target_", "distances", "eval_distances")) for r in records])
+
+    models = pd.DataFrame({"model": [r.model for r in records], "params": [r.params for r in records],
+                           "settings": settings("model")}).groupby("model").agg(
+        params=("params", lambda p: f"{min(p):,}" if p.nunique() == 1 else f"{min(p):,}–{max(p):,}"),
+        settings=("settings", lambda s: " / ".join(sorted(set(s))))).loc[plots.ordered_models(runs.model)]
+    def union(lists) -> str:
+        return " ".join(map(str, sorted(set(sum(lists, [])))))
+
+    tasks = pd.DataFrame({"task": [r.task for r in records], "settings": settings("task"),
+                          "trained on": [r.train_distances for r in records],
+                          "evaluated at": [r.eval_distances for r in records],
+                          "chance": [r.chance_accuracy for r in records]}).groupby("task").agg(
+        {"settings": lambda s: " / ".join(sorted(set(s))), "trained on": union, "evaluated at": union,
+         "chance": lambda c: ", ".join(f"{v:.3g}" for v in sorted(set(c)))})
+    lines += ["**Models** (parameter counts at each task's vocabulary):", "", markdown_table(models.reset_index()), "",
+              "**Tasks:**", "", markdown_table(tasks.reset_index()), ""]
 
     def values(key):  # distinct values, in order
         return ", ".join(map(str, sorted(runs[key].dropna().unique()))) or "unknown"
 
     devices = sorted({r.device + (f" ({r.cuda_device})" if r.cuda_device else "") for r in records})
-    lines += ["", f"**Protocols:** {values('protocol')}. **Seeds:** {values('seed')}. **Devices:** "
-              f"{', '.join(devices)}. **Torch threads:** {values('torch_threads')}. **torch:** "
-              f"{values('torch_version')}. **Python:** {values('python_version')}. **Code:** git "
-              f"{values('git_commit')}, sources {values('source_hash')}."]
+    lines += [f"**Protocols:** {values('protocol')}. **Seeds:** {values('seed')}. **Devices:** {', '.join(devices)}. "
+              f"**Torch threads:** {values('torch_threads')}. **torch:** {values('torch_version')}. **Python:** "
+              f"{values('python_version')}. **Code:** git {values('git_commit')}, sources {values('source_hash')}."]
     return "\n".join(lines)
 
 
 def learning_rates(report: Report) -> str:
     """The lr grid of every cell where several were tried, and the one chosen on validation accuracy."""
     selection = report.table_csv(report.lr_choice, "lr_selection")
-    swept = selection[selection.groupby(["task", "protocol", "model", "max_steps", "batch_size"]).lr
-                      .transform("nunique") > 1]
+    cell = ["task", "protocol", "model", "max_steps", "batch_size"]
+    swept = selection[selection.groupby(cell).lr.transform("nunique") > 1]
     if swept.empty:
         return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "
                 "nothing was chosen. Table: [lr_selection.csv](lr_selection.csv).")
-    grid = swept.groupby(["task", "protocol", "model", "max_steps", "batch_size"]).apply(
-        lambda cell: pd.Series({"grid": ", ".join(f"{r.lr:g} ({r.val_accuracy:.3f})" for r in cell.itertuples()),
-                                "chosen": f"{cell[cell.chosen].lr.iloc[0]:g}"}), include_groups=False).reset_index()
+    grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f})" for r in swept.itertuples()],
+                        budget=[f"{a} x {b}" for a, b in zip(swept.max_steps, swept.batch_size)],
+                        chosen=swept.lr.where(swept.chosen)).groupby([*cell, "budget"]).agg(
+        tried=("tried", ", ".join), chosen=("chosen", lambda c: f"{c.max():g}")).reset_index()
     return "\n".join(["**Learning rate**, chosen per cell as the lr with the best mean validation accuracy (over seeds "
                       "and the cell's curve distances); test accuracy never enters the choice, and every window and "
                       "curve above is at the chosen lr. Table: [lr_selection.csv](lr_selection.csv).", "",
-                      markdown_table(grid.assign(budget=[f"{a} x {b}" for a, b in zip(grid.max_steps,
-                                                                                        grid.batch_size)]),
-                                     {"task": "task", "protocol": "protocol", "model": "model", "budget": "budget",
-                                      "grid": "lr (mean validation accuracy)", "chosen": "chosen"})])
+                      markdown_table(grid.drop(columns=["max_steps", "batch_size"]).rename(
+                                         columns={"tried": "lr (mean validation accuracy)"}))])
 
 
 SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, steps_section, dynamics_section,
@@ -438,7 +430,9 @@ def image(path: Path, alt: str, directory: Path | None = None) -> str:
     return f"![{alt}]({png}) ([PDF]({Path(png).with_suffix('.pdf')}))"
 
 
-def markdown_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
+def markdown_table(frame: pd.DataFrame, columns: dict[str, str] | None = None) -> str:
+    """A markdown table of ``columns`` (column -> header; default every column under its own name)."""
+    columns = columns or {c: c for c in frame.columns}
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for values in frame[list(columns)].itertuples(index=False, name=None):
         lines.append("| " + " | ".join(escape("" if pd.isna(v) else v) for v in values) + " |")

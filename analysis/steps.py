@@ -2,7 +2,8 @@
 
 For every run and evaluated distance (so for every model, task, distance and seed), the first evaluation step
 at which the validation accuracy at that distance reached the window's threshold, chance + f x (1 - chance)
-(analysis.window), or NaN if it never did within the steps the run took. Evaluations happen every
+(analysis.window), or NaN if it never did within the steps the run took. Runs without a validation stream
+(decisions_on == "eval") have their history on the test sets, and it is used instead. Evaluations happen every
 ``train.eval_every`` steps, so a value is an upper bound on the true step, to within that interval.
 """
 
