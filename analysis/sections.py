@@ -147,7 +147,8 @@ WINDOW_DEFINITION = (
     "**at_least**: at or above the threshold at the longest distance measured. **budget-bound**: in some seed's run "
     "that the step cap stopped, the validation accuracy at the deciding distance (the first one below the "
     "threshold) was still rising by the test of harness/trend.py (a weighted least-squares slope over the last half "
-    "of the evaluations, more than 2 standard errors above zero), so no window is claimed. **offset shortcut**: a "
+    "of the evaluations, more than 2 standard errors above zero, and below the target accuracy), so no window is "
+    "claimed. **offset shortcut**: a "
     "held-out distance h (inside the training range, never trained on) at or below the window scores below the "
     "interpolation, linear in log2 distance, of its nearest trained neighbours by more than 2 binomial standard "
     "errors of that gap (n summed over seeds): the model learned the trained offsets, not the task. Checked in that "
@@ -192,8 +193,9 @@ def heldout_section(report: Report) -> str:
     gaps = report.table_csv(report.gaps, "heldout_gaps")
     lines = ["## Held-out distances", ""]
     if gaps.empty:
-        return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense "
-                                  "with train.heldout=auto), so nothing here checks for an offset shortcut."])
+        return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense, "
+                                  "train.heldout=auto, and a task that can place a dependency at a distance it was "
+                                  "not trained on), so nothing here checks for an offset shortcut."])
     shown = gaps.assign(**{c: gaps[c].map("{:.3f}".format) for c in ("accuracy", "trained_accuracy", "gap", "noise")},
                         neighbours=[f"{a:.0f}, {b:.0f}" for a, b in zip(gaps.below, gaps.above)],
                         shortcut=gaps.shortcut.map({True: "**yes**", False: "no"}))

@@ -10,9 +10,9 @@
   model answers the offsets it was trained on, not the task's rule, so its window is no window.
 - ``budget_bound``: the deciding distance is the first curve distance whose mean accuracy is below the threshold
   (the one that ends the window; for "< d", the smallest). If, in any seed's run that the step cap stopped
-  (stop_reason "cap"), the validation history at that distance is still rising by harness.trend.is_rising,
-  more steps might move the window, so none is claimed. A run that stopped itself (target reached, or settled)
-  was not cut short by the budget.
+  (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and not
+  yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
+  claimed. A run that stopped itself (target reached, or settled) was not cut short by the budget.
 - otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
   threshold at the longest distance measured: the window is at least that).
 
@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.trend import is_rising, standard_error
+from harness.trend import has_settled, standard_error
 
 KEYS = ["task", "protocol", "model", "max_steps", "batch_size", "lr"]  # a window's cell, at one learning rate
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
@@ -38,14 +38,15 @@ RISING_TEXT = "still rising when training stopped"
 
 
 def rising_table(history: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, distance): is the validation history still rising at the end (and did the cap stop the run)?"""
+    """Per (run, distance): was the run stopped by the cap while its validation history at that distance was still
+    rising (not settled by harness.trend: rising, and below the target)?"""
     rows = []
     for (run_dir, distance), points in history.sort_values("step").groupby(["run_dir", "distance"], sort=True):
         first = points.iloc[0]
         rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": distance,
                      "steps": first.steps, "stop_reason": first.stop_reason,
-                     "rising": first.stop_reason == "cap" and is_rising(points.step.tolist(),
-                                                                        points.accuracy.tolist(), points.n.tolist())})
+                     "rising": first.stop_reason == "cap" and not has_settled(
+                         points.step.tolist(), points.accuracy.tolist(), points.n.tolist(), first.target_accuracy)})
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
 
 

@@ -65,6 +65,7 @@ def test_never_dropping_is_at_least_even_while_rising(tmp_path):
     write(tmp_path, record("attention", "recall", 0, {2: 1.0, 4: 1.0}, protocol="mixed", shape="rising"))
     window = verdict_of(tmp_path)
     assert (window["verdict"], window["claim"]) == ("at_least", "≥ 4")
+    assert not rising_table(analysis.load(tmp_path).history).rising.any()  # at the target: nothing left to rise
 
 
 def memoriser(directory, heldout_accuracy: float, seeds=(0, 1), **options):
