@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis import plots
 from analysis.learning_rate import LearningRateError, at_chosen_lr, lr_selection
-from analysis.records import NoResults, Results, load
+from analysis.records import CELL, NoResults, Results, load
 from analysis.sections import SECTIONS, header, live_section
 from analysis.steps import steps_to_learn
 from analysis.sweep import Skipped
@@ -80,7 +80,7 @@ class Report:
 
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, max_steps, batch_size) of the cells whose lr was chosen among several."""
-        counts = self.lr_choice.groupby(["task", "protocol", "model", "max_steps", "batch_size"]).lr.nunique()
+        counts = self.lr_choice.groupby(CELL).lr.nunique()
         return set(counts[counts > 1].index)
 
     def figure(self, grid, name: str, label: str | None = None) -> Path:

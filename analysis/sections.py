@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import plots
+from analysis.records import CELL
 from analysis.records import relative as rel
 from analysis.sweep import job_label
 from analysis.trust import RISING_TEXT
@@ -399,14 +400,13 @@ def settings_section(report: Report) -> str:
 def learning_rates(report: Report) -> str:
     """The lr grid of every cell where several were tried, and the one chosen on validation accuracy."""
     selection = report.table_csv(report.lr_choice, "lr_selection")
-    cell = ["task", "protocol", "model", "max_steps", "batch_size"]
-    swept = selection[selection.groupby(cell).lr.transform("nunique") > 1]
+    swept = selection[selection.groupby(CELL).lr.transform("nunique") > 1]
     if swept.empty:
         return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "
                 "nothing was chosen. Table: [lr_selection.csv](lr_selection.csv).")
     grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f})" for r in swept.itertuples()],
                         budget=[f"{a} x {b}" for a, b in zip(swept.max_steps, swept.batch_size)],
-                        chosen=swept.lr.where(swept.chosen)).groupby([*cell, "budget"]).agg(
+                        chosen=swept.lr.where(swept.chosen)).groupby([*CELL, "budget"]).agg(
         tried=("tried", ", ".join), chosen=("chosen", lambda c: f"{c.max():g}")).reset_index()
     return "\n".join(["**Learning rate**, chosen per cell as the lr with the best mean validation accuracy (over seeds "
                       "and the cell's curve distances); test accuracy never enters the choice, and every window and "

@@ -27,9 +27,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from analysis.records import CELL
 from harness.trend import has_settled, standard_error
 
-KEYS = ["task", "protocol", "model", "max_steps", "batch_size", "lr"]  # a window's cell, at one learning rate
+KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
 RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising"]
 VERDICTS = ("offset_shortcut", "budget_bound", "measured", "at_least")
