@@ -30,9 +30,7 @@ from analysis import plots
 from analysis.learning_rate import LearningRateError, at_chosen_lr, lr_selection
 from analysis.records import CELL, NoResults, Results, load
 from analysis.sections import SECTIONS, header, live_section
-from analysis.steps import steps_to_learn
 from analysis.sweep import Skipped
-from analysis.trust import heldout_gaps, rising_table
 from analysis.window import DEFAULT_FRACTION, RESAMPLES, ThresholdError, threshold_for, window_table
 
 
@@ -65,18 +63,6 @@ class Report:
     @cached_property
     def windows(self) -> pd.DataFrame:
         return window_table(self.table, self.history, self.fraction, self.resamples)
-
-    @cached_property
-    def gaps(self) -> pd.DataFrame:
-        return heldout_gaps(self.table)
-
-    @cached_property
-    def rising(self) -> pd.DataFrame:
-        return rising_table(self.history)
-
-    @cached_property
-    def steps(self) -> pd.DataFrame:
-        return steps_to_learn(self.history, self.fraction)
 
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, max_steps, batch_size) of the cells whose lr was chosen among several."""

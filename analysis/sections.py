@@ -12,8 +12,9 @@ import pandas as pd
 from analysis import plots
 from analysis.records import CELL
 from analysis.records import relative as rel
+from analysis.steps import steps_to_learn
 from analysis.sweep import job_label
-from analysis.trust import RISING_TEXT
+from analysis.trust import RISING_TEXT, heldout_gaps, rising_table
 
 if TYPE_CHECKING:
     from analysis.report import Report
@@ -180,7 +181,7 @@ def accuracy_section(report: Report) -> str:
     table = report.table
     if not ((table.status == "finished") & table.accuracy.notna()).any():
         return "## Accuracy against distance\n\nNo finished run to plot."
-    grid = plots.accuracy_vs_distance(table, report.windows, report.rising)
+    grid = plots.accuracy_vs_distance(table, report.windows, rising_table(report.history))
     path = report.figure(grid, "accuracy_vs_distance", "figure")
     return (f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean accuracy (test sets) "
             "over seeds against dependency distance (log2), with a band from the lowest to the highest seed; dashed: "
@@ -191,7 +192,7 @@ def accuracy_section(report: Report) -> str:
 
 
 def heldout_section(report: Report) -> str:
-    gaps = report.table_csv(report.gaps, "heldout_gaps")
+    gaps = report.table_csv(heldout_gaps(report.table), "heldout_gaps")
     lines = ["## Held-out distances", ""]
     if gaps.empty:
         return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense, "
@@ -211,7 +212,7 @@ def heldout_section(report: Report) -> str:
 
 
 def steps_section(report: Report) -> str:
-    steps = report.table_csv(report.steps, "steps_to_learn")
+    steps = report.table_csv(steps_to_learn(report.history, report.fraction), "steps_to_learn")
     if steps.empty:
         return "## Steps to learn\n\nNo finished run with an evaluation history."
     path = report.figure(plots.steps_to_learn_plot(steps), "steps_to_learn", "steps_to_learn_figure")
