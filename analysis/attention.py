@@ -5,9 +5,9 @@
 
 The seed note's example: to resolve "it" in "The animal didn't cross the street because it was too tired",
 the model must look back at "animal". Here the answer's position is known exactly: a scored position t
-answers from t - distance. For one held-out example the script draws every layer's and head's attention
+answers from t - distance. For one test example the script draws every layer's and head's attention
 weights, from the model's explicit path (the six steps of the note, softmax(QKᵀ/√d_k)), cropped around the
-scored query, with a box on the answer's position. Over the held-out set of every evaluation distance it
+scored query, with a box on the answer's position. Over the test set of every evaluated distance it
 measures the mean weight a scored query puts on its answer position, per layer and head, against the weight
 uniform causal attention would put there.
 
@@ -18,6 +18,7 @@ attention_mass.png/.pdf. It reads the run's model.pt and config; it never trains
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import sys
@@ -26,14 +27,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
-from hydra.utils import get_class, instantiate  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
-from analysis.plots import budget_text, model_palette, save  # noqa: E402
-from analysis.records import read_record  # noqa: E402
+from analysis.plots import budget_text, log2_axis, model_palette, save  # noqa: E402
+from harness import record as records  # noqa: E402
+from harness.config import build  # noqa: E402
+from harness.record import Record  # noqa: E402
 from tasks.base import data_generator  # noqa: E402
 
 MASS_COLUMNS = ["model", "task", "seed", "distance", "trained", "layer", "head", "mass_on_answer", "uniform_baseline",
@@ -45,39 +50,41 @@ class RefusedRun(ValueError):
     """A run this script cannot draw; the message says why and what it accepts."""
 
 
+def has_attention_weights(record: Record) -> bool:
+    """Whether the run's model class can return its attention weights (``forward(..., return_attention=True)``)."""
+    module, _, name = str(record.config.get("model", {}).get("_target_", "")).rpartition(".")
+    try:
+        model_class = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):  # not importable here: nothing this script can load
+        return False
+    return "return_attention" in inspect.signature(model_class.forward).parameters
+
+
 def load_run(run_dir: Path):
     """The record, task and trained model of an attention run, or RefusedRun naming what is wrong."""
-    record, problem = read_record(run_dir / "result.json")
+    record, problem = records.read(run_dir / records.RESULT_FILE)
     if record is None:
         raise RefusedRun(f"{run_dir}/result.json: {problem}")
-    if record["status"] != "finished":
-        raise RefusedRun(f"{run_dir} is a {record['status']} run ({record.get('reason')}); only finished runs have "
+    if not record.complete:
+        raise RefusedRun(f"{run_dir} is a {record.status} run ({record.reason}); only finished runs have "
                          "trained weights to draw")
-    config = record.get("config") or {}
-    target = (config.get("model") or {}).get("_target_", "?")
-    try:
-        model_class = get_class(target)
-    except Exception:  # not importable here: certainly nothing this script can load
-        model_class = None
-    if model_class is None or "return_attention" not in inspect.signature(model_class.forward).parameters:
-        raise RefusedRun(f"{run_dir} is a {record['model']!r} run ({target}), which has no attention weights; "
-                         "analysis.attention draws runs of attention models (models.attention.AttentionModel: "
-                         "model=attention, or a sliding-window attention model)")
+    if not has_attention_weights(record):
+        raise RefusedRun(f"{run_dir} is a {record.model!r} run ({record.config['model'].get('_target_', '?')}), which "
+                         "has no attention weights; analysis.attention draws runs of attention models "
+                         "(models.attention.AttentionModel: model=attention, or a sliding-window attention model)")
     weights = run_dir / "model.pt"
     if not weights.is_file():
         raise RefusedRun(f"{run_dir} has no model.pt: the run was made with train.save_model=false; rerun it with "
                          "train.save_model=true +force=true")
-    task = instantiate(config["task"], _convert_="all")
-    model = instantiate(config["model"], vocab_size=task.vocab_size, num_classes=task.num_classes,
-                        max_len=task.seq_len, _convert_="all")
-    model.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
-    return record, task, model.eval()
+    built = build(OmegaConf.create(record.config))  # the one place tasks and models are built
+    built.model.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+    return record, built.task, built.model.eval()
 
 
-def held_out(task, record: dict, distance: int):
-    """The held-out set run.py evaluates on at this distance (same generator, same size)."""
-    sequences = int(record["config"]["train"]["eval_sequences"])
-    return task.sample(sequences, data_generator(task.name, record["seed"], "eval", distance), distance)
+def test_set(task, record: Record, distance: int):
+    """The test set harness/train.py scores at this distance (same generator, same size)."""
+    sequences = int(record.config["train"]["eval_sequences"])
+    return task.sample(sequences, data_generator(task.name, record.seed, "eval", distance), distance)
 
 
 def answer_positions(distance_row: torch.Tensor) -> list[tuple[int, int]]:
@@ -90,14 +97,14 @@ def answer_positions(distance_row: torch.Tensor) -> list[tuple[int, int]]:
 
 
 @torch.inference_mode()
-def attention_mass(model, task, record: dict, distances: list[int], sequences: int) -> pd.DataFrame:
+def attention_mass(model, task, record: Record, distances: list[int], sequences: int) -> pd.DataFrame:
     """Per distance, layer and head: the mean attention weight scored queries put on their answer position,
     next to the weight uniform attention over the visible keys would put there (1 / number visible)."""
-    trained = set(record.get("train_distances") or [])
-    window = record["config"]["model"].get("window")  # a sliding window limits the keys a query sees
+    trained = set(record.train_distances)
+    window = record.config["model"].get("window")  # a sliding window limits the keys a query sees
     rows = []
     for distance in distances:
-        batch = held_out(task, record, distance)
+        batch = test_set(task, record, distance)
         inputs, targets, tags = (t[:sequences] for t in (batch.inputs, batch.targets, batch.distance))
         chunk = max(1, MAX_WEIGHT_ELEMENTS // (16 * inputs.shape[1] ** 2))  # assumes <= 16 heads
         mass, count, correct, uniform = 0.0, 0, 0, 0.0
@@ -116,49 +123,44 @@ def attention_mass(model, task, record: dict, distances: list[int], sequences: i
             continue
         for layer in range(mass.shape[0]):
             for head in range(mass.shape[1]):
-                rows.append({"model": record["model"], "task": record["task"], "seed": record["seed"],
+                rows.append({"model": record.model, "task": record.task, "seed": record.seed,
                              "distance": distance, "trained": distance in trained, "layer": layer + 1,
                              "head": head + 1, "mass_on_answer": float(mass[layer, head]) / count,
                              "uniform_baseline": uniform / count, "n_positions": count, "accuracy": correct / count})
     return pd.DataFrame(rows, columns=MASS_COLUMNS)
 
 
-def mass_plot(mass: pd.DataFrame, budget: str, stem: Path) -> list[Path]:
+def mass_plot(mass: pd.DataFrame, budget: str):
     """Mean attention mass on the answer position against distance, one panel per layer: per model, the head that
-    puts most mass there (solid) and the mean over heads (dotted); thin lines per head when there is one run."""
-    layers = sorted(mass.layer.unique())
-    palette = model_palette(mass.model.unique())
-    figure, axes = plt.subplots(1, len(layers), figsize=(3.8 * len(layers), 3.4), squeeze=False, sharey=True)
+    puts most mass there (solid) and the mean over heads (dotted); thin grey lines per head when there is one run."""
     one_run = mass.run_dir.nunique() == 1
-    for ax, layer in zip(axes[0], layers):
+    per_run = mass.groupby(["model", "layer", "run_dir", "distance"]).mass_on_answer.agg(
+        **{"best head": "max", "mean of heads": "mean"}).reset_index()
+    curves = per_run.groupby(["model", "layer", "distance"])[["best head", "mean of heads"]].mean().reset_index()
+    long = curves.melt(id_vars=["model", "layer", "distance"], var_name="statistic", value_name="mass")  # over runs
+    grid = sns.relplot(data=long, kind="line", x="distance", y="mass", hue="model", palette=model_palette(mass.model),
+                       style="statistic", markers={"best head": "o", "mean of heads": "."},
+                       dashes={"best head": "", "mean of heads": (1, 2)}, col="layer", height=3.4, aspect=1.1)
+    for layer, ax in grid.axes_dict.items():
         subset = mass[mass.layer == layer]
-        if one_run:
-            for _, line in subset.groupby("head"):
-                ax.plot(line.distance, line.mass_on_answer, color="grey", linewidth=0.7, alpha=0.6)
-        for model, rows in subset.groupby("model"):
-            per_run = rows.groupby(["run_dir", "distance"]).mass_on_answer.agg(["max", "mean"]).reset_index()
-            curve = per_run.groupby("distance")[["max", "mean"]].mean()  # mean over seeds (runs)
-            ax.plot(curve.index, curve["max"], marker="o", color=palette[model], label=f"{model}: best head")
-            ax.plot(curve.index, curve["mean"], linestyle=":", color=palette[model], label=f"{model}: mean of heads")
+        for _, line in subset.groupby("head") if one_run else []:
+            ax.plot(line.distance, line.mass_on_answer, color="grey", linewidth=0.7, alpha=0.6)
         baseline = subset.groupby("distance").uniform_baseline.mean()
-        ax.plot(baseline.index, baseline.values, color="grey", linestyle="--", label="uniform attention")
-        untrained = subset[~subset.trained.astype(bool)].distance
-        if len(untrained):
-            ax.scatter(untrained.unique(), [-0.01] * untrained.nunique(), marker="^", color="black", s=14,
-                       label="not trained on")
-        ax.set_xscale("log", base=2)
+        ax.plot(baseline.index, baseline.values, color="grey", linestyle="--")
+        untrained = subset[~subset.trained.astype(bool)].distance.unique()
+        ax.scatter(untrained, [-0.01] * len(untrained), marker="^", color="black", s=14)
+        log2_axis(ax)
         ax.set_ylim(-0.03, 1.03)
-        ax.set_title(f"layer {layer}" + (" (grey: each head)" if one_run else ""), fontsize=9)
-        ax.set_xlabel("dependency distance (steps back)")
-    axes[0][0].set_ylabel("mean attention weight on the answer")
-    axes[0][-1].legend(fontsize=7)
+    grid.set_titles("layer {col_name}" + (" (grey: each head)" if one_run else ""), size=9)
+    grid.set_axis_labels("dependency distance (steps back)", "mean attention weight on the answer")
     accuracy = mass.drop_duplicates(["run_dir", "distance"]).groupby("distance").accuracy.mean()
-    figure.suptitle("Attention mass a scored query puts on its answer position (held-out sets; "
-                    f"{mass.run_dir.nunique()} run{'s' * (not one_run)}; tasks: {', '.join(sorted(set(mass.task)))})"
-                    f"\naccuracy at those positions: {', '.join(f'd={d}: {a:.2f}' for d, a in accuracy.items())}"
-                    f"\nbudget: {budget}", fontsize=8)
-    figure.tight_layout()
-    return save(figure, stem)
+    tasks = ", ".join(sorted(set(mass.task)))
+    grid.figure.suptitle("Attention mass a scored query puts on its answer position (test sets; "
+                         f"{mass.run_dir.nunique()} run{'s' * (not one_run)}; tasks: {tasks}); dashed grey: uniform "
+                         "attention; ▲: not trained on\naccuracy at those positions: "
+                         f"{', '.join(f'd={d}: {a:.2f}' for d, a in accuracy.items())}\nbudget: {budget}",
+                         fontsize=8, y=1.12)
+    return grid
 
 
 # ---------------------------------------------------------------------------------------------- maps
@@ -188,47 +190,46 @@ def crop_range(pairs: list[tuple[int, int]], seq_len: int, minimum: int = 24) ->
 
 
 @torch.inference_mode()
-def attention_maps(model, task, record: dict, distance: int, example: int, stem: Path) -> list[Path]:
-    """Every layer's and head's weights for one held-out example, cropped around its last scored query, with a box
+def attention_maps(model, task, record: Record, distance: int, example: int, stem: Path) -> list[Path]:
+    """Every layer's and head's weights for one test example, cropped around its last scored query, with a box
     on each scored query's answer position."""
-    batch = held_out(task, record, distance)
+    batch = test_set(task, record, distance)
     if not 0 <= example < len(batch.inputs):
-        raise RefusedRun(f"--example={example}: the held-out set has {len(batch.inputs)} sequences; allowed are "
+        raise RefusedRun(f"--example={example}: the test set has {len(batch.inputs)} sequences; allowed are "
                          f"0..{len(batch.inputs) - 1}")
     tokens, targets, tags = batch.inputs[example:example + 1], batch.targets[example], batch.distance[example]
     logits, maps = model(tokens, return_attention=True)
     pairs = answer_positions(tags)
     if not pairs:
-        raise RefusedRun(f"--example={example}: this held-out sequence has no scored position; choose another")
+        raise RefusedRun(f"--example={example}: this test sequence has no scored position; choose another")
     low, high = crop_range(pairs, tokens.shape[1])
     names = token_names(task)
     labels = [names.get(int(t), f"#{int(t)}") for t in tokens[0, low:high]]
     layers, heads = len(maps), maps[0].shape[1]
     panel = min(5.0, max(2.6, 0.055 * (high - low)))  # inches: at least ~8 pixels per position, so boxes leave
-    figure, axes = plt.subplots(layers, heads, figsize=(panel * heads + 1, panel * layers + 0.8), squeeze=False,
-                                layout="constrained")  # the weight inside them visible
-    image = None
-    for layer, weights in enumerate(maps):
-        for head in range(heads):
-            ax = axes[layer][head]
-            image = ax.imshow(weights[0, head, low:high, low:high].numpy(), cmap="magma", vmin=0, vmax=1,
-                              interpolation="nearest")
-            for query, source in pairs:
-                if low <= query < high and low <= source < high:
-                    ax.add_patch(Rectangle((source - low - 0.5, query - low - 0.5), 1, 1, fill=False,
-                                           edgecolor="cyan", linewidth=0.5))
-            ax.set_title(f"layer {layer + 1} · head {head + 1}", fontsize=8)
-            label_axes(ax, labels, low, high, first_column=head == 0, last_row=layer == layers - 1)
-    figure.colorbar(image, ax=axes.ravel().tolist(), label="attention weight", shrink=0.8)
+    panels = pd.DataFrame([{"layer": layer, "head": head} for layer in range(1, layers + 1)  # the weight inside
+                           for head in range(1, heads + 1)])  # them visible
+    grid = sns.FacetGrid(panels, row="layer", col="head", height=panel, sharex=False, sharey=False)
+    for (layer, head), ax in grid.axes_dict.items():
+        ax.imshow(maps[layer - 1][0, head - 1, low:high, low:high].numpy(), cmap="magma", vmin=0, vmax=1,
+                  interpolation="nearest")
+        for query, source in pairs:
+            if low <= query < high and low <= source < high:
+                ax.add_patch(Rectangle((source - low - 0.5, query - low - 0.5), 1, 1, fill=False, edgecolor="cyan",
+                                       linewidth=0.5))
+        label_axes(ax, labels, low, high, first_column=head == 1, last_row=layer == layers)
+    grid.set_titles("layer {row_name} · head {col_name}", size=8)
+    grid.figure.colorbar(ScalarMappable(Normalize(0, 1), "magma"), ax=grid.axes.ravel().tolist(),
+                         label="attention weight", shrink=0.8)
     correct = int((logits[0].argmax(-1) == targets)[tags >= 0].sum())
     last_query, last_source = pairs[-1]
-    figure.suptitle(f"{record['model']} on {record['task']}, distance {distance}, held-out example {example}: "
-                    f"rows = queries, columns = keys (positions {low}..{high - 1}); cyan boxes: the answer's position "
-                    f"(t − {distance})\nlast scored query t={last_query} ← answer at {last_source}; "
-                    f"{correct}/{len(pairs)} scored positions correct\n"
-                    f"budget: {budget_text(pd.DataFrame([record_budget(record)]))}; {record.get('steps')} steps run",
-                    fontsize=8)
-    return save(figure, stem)
+    grid.figure.suptitle(f"{record.model} on {record.task}, distance {distance}, test example {example}: "
+                         f"rows = queries, columns = keys (positions {low}..{high - 1}); cyan boxes: the answer's "
+                         f"position (t − {distance})\nlast scored query t={last_query} ← answer at {last_source}; "
+                         f"{correct}/{len(pairs)} scored positions correct\n"
+                         f"budget: {budget_text(pd.DataFrame([record_budget(record)]))}; {record.steps} steps run",
+                         fontsize=8, y=1.05)
+    return save(grid, stem)
 
 
 def label_axes(ax, labels: list[str], low: int, high: int, first_column: bool, last_row: bool) -> None:
@@ -247,10 +248,8 @@ def label_axes(ax, labels: list[str], low: int, high: int, first_column: bool, l
         ax.set_ylabel("query position", fontsize=7)
 
 
-def record_budget(record: dict) -> dict:
-    train = (record.get("config") or {}).get("train") or {}
-    return {"max_steps": record.get("max_steps"), "batch_size": record.get("batch_size"),
-            "target_accuracy": train.get("target_accuracy")}
+def record_budget(record: Record) -> dict:
+    return {"max_steps": record.max_steps, "batch_size": record.batch_size, "target_accuracy": record.target_accuracy}
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -259,7 +258,7 @@ def record_budget(record: dict) -> dict:
 def run(run_dir: Path, distance: int | None = None, example: int = 0, sequences: int = 128):
     """Maps and attention mass of one run, written into its directory. Returns (outputs, mass table, budget)."""
     record, task, model = load_run(run_dir)
-    measured = sorted(set(task.distances) | set(task.eval_distances))
+    measured = record.eval_distances
     distance = max(task.distances) if distance is None else distance
     if distance not in measured:
         raise RefusedRun(f"--distance={distance}: {run_dir} was evaluated at {', '.join(map(str, measured))}; "
@@ -269,8 +268,8 @@ def run(run_dir: Path, distance: int | None = None, example: int = 0, sequences:
     budget = budget_text(pd.DataFrame([record_budget(record)]))
     outputs["mass_csv"] = run_dir / "attention_mass.csv"
     mass.to_csv(outputs["mass_csv"], index=False)
-    steps_run = f"{budget}; {record.get('steps')} steps run"
-    outputs["mass_figure"] = mass_plot(mass, steps_run, run_dir / "attention_mass")[0]
+    steps_run = f"{budget}; {record.steps} steps run"
+    outputs["mass_figure"] = save(mass_plot(mass, steps_run), run_dir / "attention_mass")[0]
     return outputs, mass, budget
 
 
@@ -282,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                              "per-distance sweep give the attention mass across their distances")
     parser.add_argument("--distance", type=int, default=None,
                         help="distance of the example to draw; default: each run's largest trained distance")
-    parser.add_argument("--example", type=int, default=0, help="which held-out sequence to draw; default 0")
+    parser.add_argument("--example", type=int, default=0, help="which test sequence to draw; default 0")
     parser.add_argument("--sequences", type=int, default=128,
-                        help="held-out sequences per distance for the attention mass; default %(default)s")
+                        help="test sequences per distance for the attention mass; default %(default)s")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the combined attention_mass.csv/png of several runs go; default: their common "
                              "parent directory")
@@ -319,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         mass.to_csv(out / "attention_mass.csv", index=False)
         budgets = "; ".join(sorted({b for _, _, b in results}))
         print(f"mass_csv: {out / 'attention_mass.csv'}")
-        print(f"mass_figure: {mass_plot(mass, budgets, out / 'attention_mass')[0]}")
+        print(f"mass_figure: {save(mass_plot(mass, budgets), out / 'attention_mass')[0]}")
     return 0
 
 

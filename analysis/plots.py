@@ -1,5 +1,10 @@
-"""Figures drawn from the tidy tables. Every model keeps one colour across every figure, and every figure states
-the training budget behind it: a curve measured after 400 steps says nothing about 20,000."""
+"""Figures from the tables: each function takes DataFrames and returns a seaborn FacetGrid; ``save`` writes one.
+
+Every model keeps one colour across every figure (its place among conf/model/*.yaml), and every figure states
+the training budget behind it: a curve measured after 400 steps says nothing about 20,000. Hollow markers
+are points to read with care: held-out distances (the offset-shortcut check) and points still rising when
+training stopped (budget-bound).
+"""
 
 from __future__ import annotations
 
@@ -12,33 +17,40 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-KNOWN_MODELS = ["attention", "sliding_window", "gru", "lstm", "rnn"]
+from analysis.trust import KEYS, RISING_TEXT  # noqa: E402
+from harness.record import REPO_ROOT  # noqa: E402
+
 CENSORED_MARKERS = {"none": "o", "above": "^", "below": "v"}
-MEMORY_MEANING = {  # analysis.cost's memory_kind, in words
-    "cuda_max_allocated": "peak allocated by the CUDA allocator (torch.cuda.max_memory_allocated)",
-    "cpu_saved_for_backward+params+grads+adamw": "tensors saved for backward + parameters, gradients and AdamW "
-                                                 "state; CPU has no allocator peak"}
+HELDOUT_TEXT = "held out of training (offset check)"
 
 
-def model_palette(models) -> dict[str, tuple]:
-    """A fixed colour per model name: known models first, in a fixed order, then the rest alphabetically."""
-    ordered = KNOWN_MODELS + sorted(set(models) - set(KNOWN_MODELS))
-    colours = sns.color_palette("colorblind", len(ordered))
-    return {name: colours[i] for i, name in enumerate(ordered)}
+def model_order(models=()) -> list[str]:
+    """conf/model/*.yaml in sorted order, then models found only in the data, alphabetically."""
+    known = sorted(path.stem for path in (REPO_ROOT / "conf" / "model").glob("*.yaml"))
+    return known + sorted(set(models) - set(known))
+
+
+def model_palette(models=()) -> dict[str, tuple]:
+    order = model_order(models)
+    return dict(zip(order, sns.color_palette("colorblind", len(order))))
 
 
 def ordered_models(models) -> list[str]:
     present = set(models)
-    return [m for m in model_palette(present) if m in present]
+    return [m for m in model_order(present) if m in present]
 
 
 def save(figure, stem: Path) -> list[Path]:
     """PNG for reading, PDF for papers; no timestamps in either, so regenerating gives the same bytes."""
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    figure = getattr(figure, "figure", figure)  # a FacetGrid holds its Figure
+    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
     for path in paths:
-        figure.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if path.suffix == ".pdf"
-                       else None)
+        figure.savefig(path, dpi=150, bbox_inches="tight",
+                       metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     plt.close(figure)
     return paths
 
@@ -56,232 +68,296 @@ def budget_text(frame: pd.DataFrame) -> str:
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``setting``: the protocol, plus the budget when the frame holds several, so that runs trained on
-    different budgets are never averaged into one curve."""
+    """Add ``setting`` (the protocol, plus the budget when the frame holds several, so runs of different budgets
+    are never averaged into one curve) and ``panel`` (task · setting, or the task alone)."""
     setting = frame.protocol.fillna("?").astype(str)
-    budgets = frame[["max_steps", "batch_size"]].drop_duplicates()
-    if len(budgets) > 1:
+    if len(frame[["max_steps", "batch_size"]].drop_duplicates()) > 1:
         setting = setting + " · " + frame.max_steps.map("{:.0f}".format) + " steps x " + \
             frame.batch_size.map("{:.0f}".format)
-    return frame.assign(setting=setting)
+    panel = frame.task + " · " + setting if setting.nunique() > 1 else frame.task
+    return frame.assign(setting=setting, panel=panel)
 
 
 def setting_order(settings) -> list[str]:
-    """per_distance before mixed, then by budget (fewest steps first)."""
+    """per_distance before mixed and dense, then by budget (fewest steps first)."""
     def key(setting: str):
         protocol, _, budget = setting.partition(" · ")
         return protocol != "per_distance", protocol, int(budget.split()[0]) if budget else 0
     return sorted(set(settings), key=key)
 
 
-def panel_keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(task, setting) pairs, tasks alphabetically."""
-    pairs = {(task, setting) for task, setting in zip(frame.task, frame.setting)}
+def panel_order(frame: pd.DataFrame) -> list[str]:
+    """Panels by task, then setting."""
     order = setting_order(frame.setting)
-    return sorted(pairs, key=lambda p: (p[0], order.index(p[1])))
+    pairs = frame[["panel", "task", "setting"]].drop_duplicates()
+    return [p.panel for p in sorted(pairs.itertuples(), key=lambda p: (p.task, order.index(p.setting)))]
 
 
-def panel_title(task: str, setting: str, many_settings: bool) -> str:
-    return f"{task} · {setting}" if many_settings else task
+def model_handles(models, palette, params: pd.Series | None = None) -> dict:
+    """Legend entries for models, each named with its parameter count when known."""
+    def name(m):
+        return f"{m} ({params[m] / 1e3:.0f}k params)" if params is not None and m in params else m
+    return {name(m): Line2D([], [], color=palette[m], marker="o") for m in models}
 
 
-def grid(count: int, columns: int = 3, width: float = 4.2, height: float = 3.4, **options):
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False, **options)
-    for ax in list(axes.flat)[count:]:
-        ax.set_visible(False)
-    return figure, list(axes.flat)[:count]
+def log2_axis(ax, which: str = "x", base: int = 2) -> None:
+    """A log axis labelled with plain numbers (8, not 2³; 600, not 6 x 10²)."""
+    getattr(ax, f"set_{which}scale")("log", base=base)
+    for set_formatter in ("set_major_formatter", "set_minor_formatter"):
+        getattr(getattr(ax, f"{which}axis"), set_formatter)(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def hollow(marker: str = "o") -> Line2D:
+    return Line2D([], [], linestyle="", marker=marker, markerfacecolor="white", markeredgecolor="black")
 
 
 # ------------------------------------------------------------------------------------ accuracy against distance
 
 
-def accuracy_vs_distance(table: pd.DataFrame, stem: Path, windows: pd.DataFrame | None = None,
-                         title: str | None = None) -> list[Path]:
-    """Accuracy against dependency distance: log2 x axis, one line per model (mean over seeds) with a band from the
-    lowest to the highest seed, chance dashed, one panel per task and protocol. Hollow markers and a grey region
-    mark distances beyond training (extrapolation); a marker on the threshold line marks each effective window."""
+def accuracy_vs_distance(table: pd.DataFrame, windows: pd.DataFrame | None = None,
+                         rising: pd.DataFrame | None = None):
+    """Accuracy against dependency distance (log2), one panel per task and protocol, one line per model (mean over
+    seeds, band from the lowest to the highest seed), chance dashed. Marked on top: each model's window on the
+    threshold line, held-out distances (hollow squares, not on the curve), points still rising when training
+    stopped (hollow circles), and distances beyond training (grey)."""
     finished = with_setting(table[(table.status == "finished") & table.accuracy.notna()])
     if finished.empty:
         raise ValueError("no finished runs to plot")
+    curve = finished[finished.heldout != True]  # noqa: E712
+    models, panels = ordered_models(finished.model), panel_order(finished)
+    palette = model_palette(models)
+    grid = sns.relplot(data=curve, kind="line", x="distance", y="accuracy", hue="model", hue_order=models,
+                       palette=palette, col="panel", col_order=panels, col_wrap=min(3, len(panels)), marker="o",
+                       estimator="mean", errorbar=("pi", 100), height=3.2, aspect=1.25, legend=False,
+                       facet_kws={"sharex": False})
     windows = with_setting(windows) if windows is not None else None
-    palette = model_palette(finished.model.unique())
-    keys = panel_keys(finished)
-    many_settings = finished.setting.nunique() > 1
-    figure, axes = grid(len(keys), height=3.2, layout="constrained")
-    for ax, (task, setting) in zip(axes, keys):
-        subset = finished[(finished.task == task) & (finished.setting == setting)]
-        models = ordered_models(subset.model)
-        sns.lineplot(data=subset, x="distance", y="accuracy", hue="model", hue_order=models, palette=palette,
-                     estimator="mean", errorbar=("pi", 100), marker="o", ax=ax)
-        mark_extrapolation(ax, subset, palette)
-        for chance in sorted(subset.chance.dropna().unique()):
-            ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+    means = curve.groupby(KEYS + ["panel", "distance"]).accuracy.mean().reset_index().assign(rising=False)
+    if rising is not None and len(rising):
+        still = rising[rising.rising.astype(bool)][KEYS + ["distance"]].drop_duplicates().assign(still=True)
+        means = means.merge(still, on=KEYS + ["distance"], how="left").assign(rising=lambda m: m.still.eq(True))
+    entries = model_handles(models, palette, finished.groupby("model").params.median())
+    entries["chance"] = Line2D([], [], color="grey", linestyle="--")
+    for panel, ax in grid.axes_dict.items():
+        subset, points = finished[finished.panel == panel], means[means.panel == panel]
+        for chance in sorted(subset.chance_accuracy.dropna().unique()):
+            ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
+        heldout = subset[subset.heldout == True].groupby(["model", "distance"]).accuracy.mean()  # noqa: E712
+        for (model, distance), accuracy in heldout.items():
+            ax.scatter([distance], [accuracy], marker="s", s=40, facecolor="white", edgecolor=palette[model], zorder=5)
+            entries[HELDOUT_TEXT] = hollow("s")
+        for point in points[points.rising].itertuples():
+            ax.scatter([point.distance], [point.accuracy], s=36, facecolor="white", edgecolor=palette[point.model],
+                       linewidth=1.5, zorder=5)
+            entries[RISING_TEXT] = hollow("o")
+        trained = subset[subset.trained == True].distance  # noqa: E712
+        if len(trained) and subset.distance.max() > trained.max():
+            ax.axvspan(trained.max() * 2 ** 0.5, subset.distance.max() * 2 ** 0.5, color="grey", alpha=0.12, lw=0)
+            entries["beyond training (extrapolation)"] = Patch(color="grey", alpha=0.12)
         if windows is not None:
-            mark_windows(ax, windows[(windows.task == task) & (windows.setting == setting)], palette)
-        ax.set_xscale("log", base=2)
+            entries.update(mark_windows(ax, windows[windows.panel == panel], palette))
+        log2_axis(ax)
         ax.set_ylim(-0.02, 1.05)
-        ax.set_title(panel_title(task, setting, many_settings))
-        ax.set_xlabel("dependency distance (steps back)")
-        ax.set_ylabel("accuracy on scored positions")
-        ax.get_legend().remove()
-    shared_legend(figure, axes, finished.groupby("model").params.median())
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("dependency distance (steps back)", "accuracy on scored positions")
+    grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=8)
     seeds = finished.seed.nunique()
-    figure.suptitle(title or f"Accuracy vs dependency distance: mean over {seeds} seed{'s' * (seeds > 1)}, band = "
-                    f"min to max over seeds\nbudget: {budget_text(finished)}", fontsize=9)
-    return save(figure, stem)
+    grid.figure.suptitle(f"Accuracy vs dependency distance: mean over {seeds} seed{'s' * (seeds > 1)}, band = min to "
+                         f"max over seeds\nbudget: {budget_text(finished)}", fontsize=9, y=1.1)
+    return grid
 
 
-def shared_legend(figure, axes, params: pd.Series) -> None:
-    """One legend below the panels, so that no legend hides a curve; models named with their parameter count."""
+def mark_windows(ax, windows: pd.DataFrame, palette) -> dict:
+    """A marker on the threshold line at each model's window: triangles when censored, a cross for an offset
+    shortcut, hollow when budget-bound. Returns the legend entries it used."""
     entries = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-    names = [f"{label} ({params[label] / 1e3:.0f}k params)" if label in params else label for label in entries]
-    figure.legend(entries.values(), names, loc="outside lower center", ncol=min(4, len(entries)), fontsize=8,
-                  frameon=False)
-
-
-def mark_extrapolation(ax, subset: pd.DataFrame, palette) -> None:
-    """Hollow markers at distances a model was not trained on, and a grey region beyond the largest trained one."""
-    untrained = subset[subset.trained == False]  # noqa: E712  (None means unknown, not untrained)
-    if untrained.empty:
-        return
-    means = untrained.groupby(["model", "distance"]).accuracy.mean().reset_index()
-    for model, points in means.groupby("model"):
-        ax.scatter(points.distance, points.accuracy, s=36, facecolor="white", edgecolor=palette[model], zorder=4,
-                   linewidth=1.5)
-    trained = subset[subset.trained == True]  # noqa: E712
-    if not trained.empty:
-        ax.axvspan(trained.distance.max() * 2 ** 0.5, subset.distance.max() * 2 ** 0.5, color="grey", alpha=0.12,
-                   linewidth=0, label="beyond training")
-
-
-def mark_windows(ax, windows: pd.DataFrame, palette) -> None:
-    """A marker on the threshold line at each model's effective window (triangles where it is censored)."""
     for threshold in sorted(windows.threshold.unique()):
-        ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8, label=f"threshold {threshold:.2f}")
-    if len(windows):
-        ax.scatter([], [], marker="D", color="grey", edgecolor="black", label="effective window (▶ ≥, ◀ <)")
+        ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)
+        entries[f"window threshold {threshold:.2f}"] = Line2D([], [], color="black", linestyle=":")
     for row in windows.itertuples(index=False):
-        marker = {"none": "D", "above": ">", "below": "<"}[row.censored]
+        marker = "X" if row.verdict == "offset_shortcut" else {"none": "D", "above": ">", "below": "<"}[row.censored]
+        face = "white" if row.verdict == "budget_bound" else palette[row.model]
         ax.plot([row.window, row.window], [0, row.threshold], color=palette[row.model], linestyle=":", linewidth=1)
-        ax.scatter([row.window], [row.threshold], marker=marker, s=50, color=palette[row.model], edgecolor="black",
-                   linewidth=0.6, zorder=5)
+        ax.scatter([row.window], [row.threshold], marker=marker, s=50, facecolor=face, edgecolor="black",
+                   linewidth=0.6, zorder=6)
+    if len(windows):
+        entries["effective window (▶ ≥, ◀ <)"] = Line2D([], [], linestyle="", marker="D", color="grey")
+    if (windows.verdict == "offset_shortcut").any():
+        entries["offset shortcut: no window"] = Line2D([], [], linestyle="", marker="X", color="grey")
+    return entries
 
 
 # ------------------------------------------------------------------------------------------ effective window
 
 
-def effective_window_plot(windows: pd.DataFrame, stem: Path) -> list[Path]:
-    """The effective window per model (colour) and task (x), log2 y axis, 95% bootstrap CI as error bars.
-    Triangles are censored values (up: >= the largest measured distance; down: < the smallest); a grey bar
-    behind each task spans the distances that were measured."""
-    windows = with_setting(windows)
-    settings = setting_order(windows.setting)
-    palette = model_palette(windows.model.unique())
-    figure, axes = grid(len(settings), columns=2, width=max(4.5, 1.3 * windows.task.nunique() + 2), height=3.8)
-    for ax, setting in zip(axes, settings):
-        subset = windows[windows.setting == setting]
-        tasks = sorted(subset.task.unique())
-        models = ordered_models(subset.model)
+def effective_window_plot(windows: pd.DataFrame):
+    """The effective window per model (colour) and task (x), log2 y axis, 95% bootstrap CI as bars, one panel per
+    setting. Triangles: censored (up: >= the largest measured distance; down: < the smallest); hollow: budget-bound
+    (no window claimed); a cross: offset shortcut. A grey bar behind each task spans the distances measured."""
+    frame = with_setting(windows)
+    models, tasks, settings = ordered_models(frame.model), sorted(frame.task.unique()), setting_order(frame.setting)
+    palette = model_palette(models)
+    grid = sns.FacetGrid(frame, col="setting", col_order=settings, col_wrap=min(2, len(settings)), hue="model",
+                         hue_order=models, palette=palette, height=3.8, aspect=max(1.0, 0.3 * len(tasks) + 0.4),
+                         sharey=False)
+    grid.map_dataframe(draw_windows, tasks=tasks, models=models)
+    for setting, ax in grid.axes_dict.items():
+        subset = frame[frame.setting == setting]
         for x, task in enumerate(tasks):
             measured = subset[subset.task == task]
-            ax.fill_between([x - 0.4, x + 0.4], measured.min_distance.min(), measured.max_distance.max(),
-                            color="grey", alpha=0.15, linewidth=0, zorder=0)
-        for m, model in enumerate(models):
-            offset = (m - (len(models) - 1) / 2) * 0.12
-            for row in subset[subset.model == model].itertuples(index=False):
-                x = tasks.index(row.task) + offset
-                if row.n_seeds > 1:
-                    ax.plot([x, x], [row.window_low, row.window_high], color=palette[model], linewidth=1.5)
-                    for bound, kind in ((row.window_low, row.window_low_censored),
-                                        (row.window_high, row.window_high_censored)):
-                        ax.scatter([x], [bound], marker={"none": "_", "above": "^", "below": "v"}[kind], s=30,
-                                   color=palette[model])
-                ax.scatter([x], [row.window], marker=CENSORED_MARKERS[row.censored], s=55, color=palette[model],
-                           edgecolor="black", linewidth=0.6, zorder=3)
-            ax.scatter([], [], marker="o", color=palette[model], label=model)
+            if len(measured):
+                ax.fill_between([x - 0.4, x + 0.4], measured.min_distance.min(), measured.max_distance.max(),
+                                color="grey", alpha=0.15, linewidth=0, zorder=0)
         ax.set_xticks(range(len(tasks)), tasks)
         ax.set_xlim(-0.6, len(tasks) - 0.4)
-        ax.set_yscale("log", base=2)
+        log2_axis(ax, "y")
         ax.set_ylim(subset.min_distance.min() / 1.5, subset.max_distance.max() * 1.5)
-        ax.set_ylabel("effective window (steps back)")
-        ax.set_title(f"protocol: {setting}", fontsize=9)
-        ax.scatter([], [], marker="^", color="grey", label="≥ max measured")
-        ax.scatter([], [], marker="v", color="grey", label="< min measured")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fraction = windows.threshold_fraction.iloc[0]
-    seeds = sorted(windows.n_seeds.unique())
-    figure.suptitle(f"Effective context window: largest distance with mean accuracy ≥ chance + {fraction:g} x "
-                    f"(1 - chance)\nbars: 95% bootstrap CI over seeds (seeds per point: {', '.join(map(str, seeds))});"
-                    f" grey: distances measured\nbudget: {budget_text(windows)}", fontsize=8)
-    figure.tight_layout()
-    return save(figure, stem)
+    grid.set_titles("protocol: {col_name}", size=9)
+    grid.set_axis_labels("", "effective window (steps back)")
+    entries = model_handles(models, palette)
+    entries.update({"≥ max measured": Line2D([], [], linestyle="", marker="^", color="grey"),
+                    "< min measured": Line2D([], [], linestyle="", marker="v", color="grey"),
+                    f"hollow: budget-bound ({RISING_TEXT})": hollow(),
+                    "cross: offset shortcut": Line2D([], [], linestyle="", marker="X", color="grey")})
+    grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
+    seeds = ", ".join(map(str, sorted(frame.n_seeds.unique())))
+    grid.figure.suptitle(f"Effective context window: largest distance with mean accuracy ≥ chance + "
+                         f"{frame.threshold_fraction.iloc[0]:g} x (1 - chance)\nbars: 95% bootstrap CI over seeds "
+                         f"(seeds per point: {seeds}); grey: distances measured\nbudget: {budget_text(frame)}",
+                         fontsize=8, y=1.08)
+    return grid
+
+
+def draw_windows(data: pd.DataFrame, color, label: str, tasks: list[str], models: list[str]) -> None:
+    """One model's windows on the current axes (FacetGrid.map_dataframe calls it per panel and model)."""
+    ax = plt.gca()
+    offset = (models.index(label) - (len(models) - 1) / 2) * 0.12
+    for row in data.itertuples(index=False):
+        x = tasks.index(row.task) + offset
+        if row.n_seeds > 1:
+            ax.plot([x, x], [row.window_low, row.window_high], color=color, linewidth=1.5)
+            for bound, kind in ((row.window_low, row.window_low_censored), (row.window_high, row.window_high_censored)):
+                ax.scatter([x], [bound], marker={"none": "_", "above": "^", "below": "v"}[kind], s=30, color=color)
+        marker = "X" if row.verdict == "offset_shortcut" else CENSORED_MARKERS[row.censored]
+        ax.scatter([x], [row.window], marker=marker, s=55, facecolor="white" if row.verdict == "budget_bound"
+                   else color, edgecolor=color if row.verdict == "budget_bound" else "black", linewidth=1, zorder=3)
 
 
 # ----------------------------------------------------------------------------------------- training dynamics
 
 
 def dynamics_matrix(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, float]]:
-    """(distance x step) mean accuracy over runs, and the median step at which runs stopped early, per distance.
-    A run that stopped early keeps its last accuracy afterwards: its weights no longer change."""
+    """(distance x step) mean accuracy over runs, and the median step at which runs stopped themselves, per
+    distance. A run that stopped itself keeps its last accuracy afterwards: its weights no longer change."""
     steps = sorted(history.step.unique())
     per_run = []
     for _, run in history.groupby("run_dir"):
         matrix = run.pivot_table(index="distance", columns="step", values="accuracy", aggfunc="mean")
         matrix = matrix.reindex(columns=steps)
-        if bool(run.early_stopped.iloc[0]):
-            matrix = matrix.ffill(axis=1)
-        per_run.append(matrix)
+        per_run.append(matrix.ffill(axis=1) if run.stop_reason.iloc[0] != "cap" else matrix)
     mean = pd.concat(per_run).groupby(level=0).mean().sort_index()
-    stopped = history[history.early_stopped == True].groupby(["run_dir", "distance"]).step.max()  # noqa: E712
-    stop_steps = stopped.groupby(level="distance").median().to_dict() if len(stopped) else {}
-    return mean, stop_steps
+    stopped = history[history.stop_reason != "cap"].groupby(["run_dir", "distance"]).step.max()
+    return mean, stopped.groupby(level="distance").median().to_dict() if len(stopped) else {}
 
 
-def training_dynamics(history: pd.DataFrame, task: str, stem: Path) -> list[Path]:
-    """Heatmaps of accuracy (colour) against evaluation step (x) and distance (y), one per model (columns) and
-    protocol (rows) for one task: whether long distances are learned late, or never."""
+def training_dynamics(history: pd.DataFrame, task: str):
+    """Heatmaps of validation accuracy (colour) against evaluation step (x) and distance (y), one per model
+    (columns) and setting (rows) for one task: whether long distances are learned late, or never."""
     subset = with_setting(history[history.task == task])
-    palette = model_palette(subset.model.unique())
-    models = ordered_models(subset.model)
-    protocols = setting_order(subset.setting)
-    figure, axes = plt.subplots(len(protocols), len(models), figsize=(3.2 * len(models) + 1, 2.9 * len(protocols)
-                                                                      + 0.6), squeeze=False, layout="constrained")
-    image = None
-    for r, protocol in enumerate(protocols):
-        for c, model in enumerate(models):
-            ax = axes[r][c]
-            cell = subset[(subset.model == model) & (subset.setting == protocol)]
-            if cell.empty:
-                ax.set_visible(False)
-                continue
-            matrix, stop_steps = dynamics_matrix(cell)
-            image = ax.imshow(matrix.to_numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                              interpolation="nearest")
-            steps, distances = list(matrix.columns), list(matrix.index)
-            for d, step in stop_steps.items():
-                ax.scatter([_nearest(steps, step)], [distances.index(d)], marker="|", s=60, color="white")
-            trained = set(cell[cell.trained].distance)
-            ax.set_yticks(range(len(distances)), [f"{d}" if d in trained else f"{d}*" for d in distances], fontsize=7)
-            shown = range(len(steps)) if len(steps) <= 10 else \
-                np.unique(np.linspace(0, len(steps) - 1, 6).round().astype(int))
-            ax.set_xticks(shown, [str(int(steps[i])) for i in shown], fontsize=7)
-            ax.set_title(f"{model} · {protocol}" if len(protocols) > 1 else model, color=palette[model], fontsize=9)
-            ax.set_xlabel("training step", fontsize=8)
-            ax.set_ylabel("distance", fontsize=8)
-    if image is not None:
-        figure.colorbar(image, ax=axes.ravel().tolist(), label="held-out accuracy", shrink=0.9)
-    chance = ", ".join(f"{c:.3g}" for c in sorted(subset.chance.dropna().unique()))
+    models, settings = ordered_models(subset.model), setting_order(subset.setting)
+    grid = sns.FacetGrid(subset, row="setting", col="model", row_order=settings, col_order=models, sharex=False,
+                         sharey=False, height=2.9, aspect=1.1)
+    grid.map_dataframe(heatmap)
+    grid.set_titles("{col_name} · {row_name}" if len(settings) > 1 else "{col_name}", size=9)
+    grid.set_axis_labels("training step", "distance")
+    colours = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, 1), "viridis")
+    grid.figure.colorbar(colours, ax=grid.axes.ravel().tolist(), label="validation accuracy", shrink=0.9)
+    chance = ", ".join(f"{c:.3g}" for c in sorted(subset.chance_accuracy.dropna().unique()))
     seeds = subset.seed.nunique()
-    figure.suptitle(f"{task}: accuracy per distance during training (mean over {seeds} seed{'s' * (seeds > 1)}; "
-                    f"chance {chance}); | = early stop, later cells repeat the final accuracy; * = not trained on"
-                    f"\nbudget: {budget_text(subset)}", fontsize=8)
-    return save(figure, stem)
+    grid.figure.suptitle(f"{task}: accuracy per distance during training (mean over {seeds} seed{'s' * (seeds > 1)}; "
+                         f"chance {chance}); | = stopped itself, later cells repeat the final accuracy; * = not "
+                         f"trained on\nbudget: {budget_text(subset)}", fontsize=8, y=1.06)
+    return grid
 
 
-def _nearest(steps: list, step: float) -> int:
-    return int(np.argmin([abs(s - step) for s in steps]))
+def heatmap(data: pd.DataFrame, **_) -> None:
+    ax = plt.gca()
+    matrix, stop_steps = dynamics_matrix(data)
+    ax.imshow(matrix.to_numpy(), origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1,
+              interpolation="nearest")
+    steps, distances = list(matrix.columns), list(matrix.index)
+    for d, step in stop_steps.items():
+        ax.scatter([int(np.argmin([abs(s - step) for s in steps]))], [distances.index(d)], marker="|", s=60,
+                   color="white")
+    trained = set(data[data.trained.astype(bool)].distance)
+    ax.set_yticks(range(len(distances)), [f"{d}" if d in trained else f"{d}*" for d in distances], fontsize=7)
+    shown = range(len(steps)) if len(steps) <= 10 else np.unique(np.linspace(0, len(steps) - 1, 6).round().astype(int))
+    ax.set_xticks(list(shown), [str(int(steps[i])) for i in shown], fontsize=7)
+
+
+# ----------------------------------------------------------------------------------------- steps to learn
+
+
+def steps_to_learn_plot(steps: pd.DataFrame):
+    """Steps to reach the threshold against distance, log-log, one line per model (median over the seeds that
+    learned it, band from the fastest to the slowest); a hollow triangle above the budget line for every run
+    that never did."""
+    frame = with_setting(steps)
+    models, panels = ordered_models(frame.model), panel_order(frame)
+    palette = model_palette(models)
+    grid = sns.FacetGrid(frame, col="panel", col_order=panels, col_wrap=min(3, len(panels)), hue="model",
+                         hue_order=models, palette=palette, height=3.2, aspect=1.25, sharex=False, sharey=False)
+    grid.map_dataframe(draw_steps)
+    entries = model_handles(models, palette)
+    for panel, ax in grid.axes_dict.items():
+        subset = frame[frame.panel == panel]
+        budget = subset.steps.max()
+        ax.axhline(budget, color="grey", linestyle="--", linewidth=0.8)
+        never = subset[subset.steps_to_learn.isna()]
+        for m, model in enumerate(models):
+            distances = never[never.model == model].distance.unique()
+            ax.scatter(distances, [budget * 1.5 * 1.1 ** m] * len(distances), marker="^", s=36, facecolor="white",
+                       edgecolor=palette[model], zorder=4)
+        if len(never):
+            ax.text(subset.distance.min(), budget * 2.1, f"▲ not learned in {budget:.0f} steps", fontsize=7)
+            entries["not learned within the run's steps"] = hollow("^")
+        log2_axis(ax)
+        log2_axis(ax, "y", base=10)
+        ax.set_ylim(top=budget * 3)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("dependency distance (steps back)", "steps to reach the threshold")
+    grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=8)
+    thresholds = ", ".join(f"{t:.3f}" for t in sorted(frame.threshold.unique()))
+    grid.figure.suptitle(f"Steps to learn: first evaluation whose validation accuracy reached the window threshold "
+                         f"({thresholds})\nbudget: {budget_text(frame)}", fontsize=9, y=1.1)
+    return grid
+
+
+def draw_steps(data: pd.DataFrame, color, **_) -> None:
+    """One model's median steps over the seeds that learned each distance, with a band from fastest to slowest."""
+    learned = data.dropna(subset=["steps_to_learn"]).groupby("distance").steps_to_learn
+    if len(learned):
+        spread = learned.agg(["min", "median", "max"])
+        plt.gca().fill_between(spread.index, spread["min"], spread["max"], color=color, alpha=0.15, linewidth=0)
+        plt.gca().plot(spread.index, spread["median"], marker="o", color=color)
+
+
+# ----------------------------------------------------------------------------------------- live
+
+
+def live_plot(live: pd.DataFrame):
+    """Runs still training: validation accuracy per distance (top) and training loss (bottom) against step, one
+    column per run, read from their metrics.jsonl."""
+    distances = sorted(live.distance.dropna().unique())
+    series = [f"d={d:.0f}" for d in distances] + ["loss"]
+    palette = dict(zip(series, sns.color_palette("viridis", len(distances)))) | {"loss": (0.0, 0.0, 0.0)}
+    quantities = [q for q in ("validation accuracy", "loss") if q in set(live.quantity)]
+    grid = sns.relplot(data=live, kind="line", x="step", y="value", hue="series", hue_order=series, palette=palette,
+                       row="quantity", row_order=quantities, col="run", col_order=sorted(live.run.unique()),
+                       height=2.6, aspect=1.3, facet_kws={"sharey": "row", "sharex": "col"})
+    last = live.groupby("run").step.max()
+    for (quantity, run), ax in grid.axes_dict.items():
+        ax.set_title(f"{run}\n(in progress, step {last[run]:.0f})" if quantity == grid.row_names[0] else "", fontsize=8)
+        ax.set_ylabel(quantity)
+    grid.figure.suptitle("Live: runs with a metrics.jsonl and no result.json yet (still training, or interrupted)",
+                         fontsize=9, y=1.04)
+    return grid

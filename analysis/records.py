@@ -1,148 +1,166 @@
-"""Read result.json records into one tidy table: one row per run and evaluation distance.
+"""Stored runs into tables. ``load(DIR)`` reads everything once and returns a ``Results``:
 
-Only JSON is read from a results directory (never a pickle). A file that is not a
-complete record of this harness is skipped with a warning that names it; failed
-runs stay in the table with their reason and no accuracy, so they are shown as
-failures and never plotted as zeros.
+    results = analysis.load("outputs/quick")
+    results.table       # one row per run and evaluated distance: Record's scalar fields + DistanceScore's fields
+    results.runs        # one row per run: Record's scalar fields and its distance lists
+    results.history     # one row per run, evaluation and distance: the run's keys + HistoryPoint's fields
+    results.live        # runs still training (metrics.jsonl, no result.json yet): one row per step and series
+    results.records, results.sweeps, results.unreadable
+
+Records are read by harness.record.read, the one reader, and the columns derive from its dataclasses, so a
+field added there appears here. Failed runs stay in ``table`` with a row per distance they should have
+measured and no accuracy: shown as failures, never as zeros. Files that are not records are kept in
+``unreadable`` with the reason, and each is warned about.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import os
 import warnings
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-RESULT_FILE = "result.json"
-REQUIRED_KEYS = {"schema_version", "status", "model", "task", "seed", "config_hash"}
-RUN_COLUMNS = ["model", "task", "seed", "protocol", "status", "reason", "chance_accuracy", "params", "steps",
-               "max_steps", "batch_size", "seq_len", "early_stopped", "wall_time_s", "tokens_per_s", "device",
-               "torch_threads", "config_hash", "run_dir"]
-COLUMNS = ["model", "task", "seed", "protocol", "distance", "accuracy", "n", "trained", "chance", "params", "steps",
-           "max_steps", "batch_size", "seq_len", "status", "reason", "early_stopped", "wall_time_s", "tokens_per_s",
-           "device", "torch_threads", "config_hash", "run_dir", "target_accuracy"]
-RUN_TABLE_COLUMNS = ["model", "task", "protocol", "seed", "train_distances", "eval_distances", "status", "reason",
-                     "params", "steps", "max_steps", "batch_size", "seq_len", "target_accuracy", "early_stopped",
-                     "wall_time_s", "train_time_s", "tokens_per_s", "device", "cuda_device", "torch_threads",
-                     "torch_version", "python_version", "config_hash", "run_dir"]
-HISTORY_COLUMNS = ["model", "task", "protocol", "seed", "max_steps", "batch_size", "chance", "run_dir", "steps",
-                   "early_stopped", "target_accuracy", "step", "distance", "accuracy", "trained"]
+from analysis.sweep import Skipped, SweepProgress, job_run_dirs, progress, read_manifests
+from harness import record as schema
+from harness.record import DISTANCE_FIELDS, HISTORY_FIELDS, METRICS_FILE, RESULT_FILE, RUN_FIELDS, Record
+
+CELL = ["task", "protocol", "model", "max_steps", "batch_size"]  # what a window is of: the budget is part of it
+LIST_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type == "list[int]"]  # the run's distances
+TABLE_COLUMNS = RUN_FIELDS + DISTANCE_FIELDS
+RUN_COLUMNS = RUN_FIELDS + LIST_FIELDS
+HISTORY_KEYS = CELL + ["lr", "seed", "chance_accuracy", "target_accuracy", "steps", "stop_reason", "decisions_on",
+                       "run_dir"]
+HISTORY_COLUMNS = HISTORY_KEYS + HISTORY_FIELDS + ["trained", "heldout"]
+LIVE_COLUMNS = ["run", "run_dir", "step", "quantity", "series", "distance", "value"]
 
 
 class NoResults(RuntimeError):
     pass
 
 
-def find_result_files(root: Path) -> list[Path]:
-    return sorted(Path(root).rglob(RESULT_FILE))
+@dataclass
+class Results:
+    """Everything stored under one directory; the tables are derived from ``records`` on first use."""
+
+    directory: Path
+    records: list[Record]
+    unreadable: list[tuple[Path, str]]  # (file, why it is not a record)
+    sweeps: list[SweepProgress]
+    live_dirs: list[Path]  # runs with a metrics.jsonl and no result.json: still training, or interrupted
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        return tidy(self.records)
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        return run_table(self.records)
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        return history_table(self.records)
+
+    @cached_property
+    def live(self) -> pd.DataFrame:
+        return live_table(self.live_dirs, self.directory)
 
 
-def read_record(path: Path) -> tuple[dict | None, str | None]:
-    """(record, None) for a complete record of this harness, else (None, why it was not read)."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        return None, f"not readable JSON ({error})"
-    missing = REQUIRED_KEYS - set(record) if isinstance(record, dict) else REQUIRED_KEYS
-    if missing:
-        return None, f"not a result record of this harness (missing {sorted(missing)})"
-    if record["status"] == "finished" and not isinstance(record.get("accuracy_by_distance"), list):
-        return None, "finished but has no accuracy_by_distance"
-    record["run_dir"] = str(Path(path).parent)  # where it is now, even if the directory was moved
-    return record, None
-
-
-def read_records(paths) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """The complete records among ``paths``, and (path, reason) for each file that was not one."""
+def load(directory: Path) -> Results:
+    """Every record under DIR (plus any a sweep manifest points to elsewhere), the files that are not records,
+    sweep progress, and the runs still training."""
+    directory = Path(directory)
+    manifests = read_manifests(directory)
+    paths = {p.resolve(): p for p in schema.find(directory)}
+    for run_dir in job_run_dirs(manifests):
+        if (run_dir / RESULT_FILE).is_file():
+            paths.setdefault((run_dir / RESULT_FILE).resolve(), run_dir / RESULT_FILE)
     records, unreadable = [], []
-    for path in paths:
-        record, problem = read_record(path)
+    for path in sorted(paths.values()):
+        record, problem = schema.read(path)
         if record is None:
-            unreadable.append((Path(path), problem))
+            unreadable.append((path, problem))
+            warnings.warn(f"skipping {path}: {problem}", Skipped, stacklevel=2)
         else:
             records.append(record)
-    return records, unreadable
+    hashes = {record.config_hash for record in records}
+    sweeps = [progress(path, manifest, hashes) for path, manifest in manifests.items()]
+    done = {path.parent.resolve() for path in paths.values()}  # a result.json, even an unreadable one: not live
+    metrics = {p.parent.resolve(): p.parent for p in directory.rglob(METRICS_FILE)}
+    metrics.update({d.resolve(): d for d in job_run_dirs(manifests) if (d / METRICS_FILE).is_file()})
+    live = [metrics[key] for key in sorted(metrics) if key not in done]
+    return Results(directory, records, unreadable, sweeps, live)
 
 
-def warn_unreadable(unreadable: list[tuple[Path, str]]) -> None:
-    for path, problem in unreadable:
-        warnings.warn(f"skipping {path}: {problem}", stacklevel=3)
+def load_records(directory: Path) -> list[Record]:
+    """The records under DIR alone (unreadable files are warned about and skipped)."""
+    return load(directory).records
 
 
-def load_records(root: Path) -> list[dict]:
-    """Every readable record under root; unreadable or foreign files are skipped with a warning naming them."""
-    records, unreadable = read_records(find_result_files(root))
-    warn_unreadable(unreadable)
-    return records
+# ---------------------------------------------------------------------------------------------- tables
 
 
-def tidy(records: list[dict]) -> pd.DataFrame:
+def run_fields(record: Record) -> dict:
+    return {name: getattr(record, name) for name in RUN_FIELDS}
+
+
+def tidy(records: list[Record]) -> pd.DataFrame:
     """One row per (run, distance). A failed run gets a row per distance it should have measured, with no
     accuracy, so the failure is visible wherever that run would have appeared."""
     rows = []
     for record in records:
-        run = {key: record.get(key) for key in RUN_COLUMNS}
-        run["chance"] = run.pop("chance_accuracy")
-        run["target_accuracy"] = _train_setting(record, "target_accuracy")
-        if record["status"] == "finished":
-            for point in record["accuracy_by_distance"]:
-                rows.append({**run, "distance": point["distance"], "accuracy": point["accuracy"], "n": point["n"],
-                             "trained": point.get("trained")})
+        run = run_fields(record)
+        if record.complete:
+            rows += [{**run, **dataclasses.asdict(score)} for score in record.accuracy_by_distance]
         else:
-            distances = sorted(set(record.get("train_distances") or []) | set(record.get("eval_distances") or []))
-            for distance in distances or [None]:
-                rows.append({**run, "distance": distance, "accuracy": None, "n": 0, "trained": None})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+            rows += [{**run, "distance": d, "n": 0, "trained": d in record.train_distances,
+                      "heldout": d in record.heldout_distances, "val_n": 0}
+                     for d in record.eval_distances or [None]]
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return table.sort_values(["task", "model", "seed", "distance", "run_dir"], kind="stable").reset_index(drop=True)
 
 
-def _train_setting(record: dict, key: str):
-    config = record.get("config")
-    train = config.get("train") if isinstance(config, dict) else None
-    return train.get(key) if isinstance(train, dict) else None
-
-
-def _distances_text(values) -> str:
-    return " ".join(str(v) for v in values) if isinstance(values, list) else ""
-
-
-def run_table(records: list[dict]) -> pd.DataFrame:
+def run_table(records: list[Record]) -> pd.DataFrame:
     """One row per run: what it was, how it ended, and where and with what it ran."""
-    rows = []
-    for record in records:
-        row = {key: record.get(key) for key in RUN_TABLE_COLUMNS}
-        row.update(train_distances=_distances_text(record.get("train_distances")),
-                   eval_distances=_distances_text(record.get("eval_distances")),
-                   target_accuracy=_train_setting(record, "target_accuracy"))
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=RUN_TABLE_COLUMNS)
-    first_distance = table.train_distances.map(lambda text: int(text.split()[0]) if text else -1)
-    order = table.assign(first_distance=first_distance).sort_values(
-        ["task", "model", "protocol", "seed", "first_distance", "train_distances", "run_dir"], kind="stable").index
+    rows = [{**run_fields(r), **{name: " ".join(map(str, getattr(r, name))) for name in LIST_FIELDS}}
+            for r in records]
+    table = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    first = [min(r.train_distances, default=-1) for r in records]
+    order = table.assign(first=first).sort_values(["task", "model", "protocol", "lr", "seed", "first", "run_dir"],
+                                                  kind="stable").index
     return table.loc[order].reset_index(drop=True)
 
 
-def history_table(records: list[dict]) -> pd.DataFrame:
-    """One row per (finished run, evaluation step, distance): how accuracy at each distance grew in training."""
+def history_table(records: list[Record]) -> pd.DataFrame:
+    """One row per (finished run, evaluation, distance): how accuracy at each distance grew in training, on the
+    validation stream (the test stream when the run had none: decisions_on == "eval")."""
     rows = []
-    for record in records:
-        history = record.get("history")
-        if record["status"] != "finished" or not isinstance(history, list):
-            continue
-        trained = set(record.get("train_distances") or [])
-        run = {key: record.get(key) for key in HISTORY_COLUMNS[:10]}
-        run.update(chance=record.get("chance_accuracy"), run_dir=record["run_dir"],
-                   target_accuracy=_train_setting(record, "target_accuracy"))
-        for point in history:
-            if isinstance(point, dict) and {"step", "distance", "accuracy"} <= set(point):
-                rows.append({**run, "step": point["step"], "distance": point["distance"],
-                             "accuracy": point["accuracy"], "trained": point["distance"] in trained})
+    for record in filter(lambda r: r.complete, records):
+        run = {key: getattr(record, key) for key in HISTORY_KEYS}
+        rows += [{**run, **dataclasses.asdict(point), "trained": point.distance in record.train_distances,
+                  "heldout": point.distance in record.heldout_distances} for point in record.history]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
-def load_table(root: Path) -> pd.DataFrame:
-    records = load_records(root)
-    if not records:
-        raise NoResults(f"no {RESULT_FILE} records found under {root}")
-    return tidy(records)
+def live_table(run_dirs: list[Path], directory: Path) -> pd.DataFrame:
+    """The metrics.jsonl of runs still training, long: validation accuracy per distance and loss, per step."""
+    rows = []
+    for run_dir in run_dirs:
+        run = {"run": relative(run_dir, directory), "run_dir": str(run_dir)}
+        for line in schema.read_metrics(run_dir / METRICS_FILE):
+            if "loss" in line:
+                rows.append({**run, "step": line["step"], "quantity": "loss", "series": "loss", "value": line["loss"]})
+            rows += [{**run, "step": line["step"], "quantity": "validation accuracy", "series": f"d={d}",
+                      "distance": int(d), "value": accuracy}
+                     for d, accuracy in (line.get("val_accuracy") or {}).items()]
+    return pd.DataFrame(rows, columns=LIVE_COLUMNS)
+
+
+def relative(path: Path, directory: Path) -> str:
+    try:
+        return os.path.relpath(path, directory)
+    except ValueError:
+        return str(path)

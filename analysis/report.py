@@ -1,14 +1,18 @@
-"""Write DIR/report.md: the effective context window of every model on every task, with its uncertainty, the
-figures behind it, the runs it rests on and the budget that qualifies it.
+"""Write DIR/report.md: the effective context window of every model on every task, with its uncertainty and its
+verdict, the figures behind it, the runs it rests on and the budget that qualifies it.
 
     python -m analysis.report outputs/quick
     python -m analysis.report outputs/quick --threshold-fraction 0.8
 
-It reads stored records only (result.json, and sweep.json when a sweep wrote one) and never trains or runs a
-model, so running it again on the same directory gives the same tables and figures. Outputs, all in DIR:
-report.md, results.csv (one row per run and distance), effective_window.csv, runs.csv, training_history.csv,
-and each figure as PNG and PDF. Attention maps (python -m analysis.attention RUN_DIR) and cost curves
-(python -m analysis.cost --out DIR) are included when they have been made.
+It reads stored records only (result.json; sweep.json when a sweep wrote one; the metrics.jsonl of runs still
+training) and never trains or runs a model, so running it again on the same directory gives the same bytes.
+Outputs, all in DIR: report.md; results.csv (one row per run and distance), runs.csv, training_history.csv,
+effective_window.csv, heldout_gaps.csv, steps_to_learn.csv, lr_selection.csv, live_metrics.csv; each figure as
+PNG and PDF. Attention maps (python -m analysis.attention RUN_DIR) and cost curves (python -m benchmarks.cost
+--out DIR) are included when they have been made.
+
+Exit codes: 0 written; 1 no result record under DIR (report.md still says so); 2 a bad option, or a learning
+rate swept without validation data to choose it on.
 """
 
 from __future__ import annotations
@@ -16,42 +20,83 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+import pandas as pd
+
 from analysis import plots
-from analysis.records import NoResults, history_table, run_table, tidy, warn_unreadable
-from analysis.sections import write_markdown
-from analysis.sweep import collect
+from analysis.learning_rate import LearningRateError, at_chosen_lr, lr_selection
+from analysis.records import CELL, NoResults, Results, load
+from analysis.sections import SECTIONS, header, live_section
+from analysis.sweep import Skipped
 from analysis.window import DEFAULT_FRACTION, RESAMPLES, ThresholdError, threshold_for, window_table
 
 
-def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES) -> dict[str, Path]:
-    """Write every table, figure and report.md into DIR; raises NoResults (after writing report.md) if DIR holds no
-    result records."""
-    threshold_for(0.0, fraction)  # refuse a bad threshold before any work
-    directory = Path(directory)
-    found = collect(directory)
-    warn_unreadable(found.unreadable)
-    outputs: dict[str, Path] = {}
-    if not found.records:
-        outputs["report"] = write_markdown(directory, found, None, None, {}, fraction)
-        raise NoResults(f"no result.json records found under {directory} (report: {outputs['report']})")
+@dataclass
+class Report:
+    """One loaded directory and what the sections share: the tables at each cell's chosen lr, the windows with
+    their verdicts, and the files written so far (``outputs``, label -> path)."""
 
-    table, runs, history = tidy(found.records), run_table(found.records), history_table(found.records)
-    windows = window_table(table, fraction, resamples)
-    for name, frame in {"results": table, "runs": runs, "effective_window": windows,
-                        "training_history": history}.items():
-        outputs[name] = directory / f"{name}.csv"
-        frame.to_csv(outputs[name], index=False)
-    figures: dict[str, Path] = {}
-    if not windows.empty:
-        figures["figure"] = plots.accuracy_vs_distance(table, directory / "accuracy_vs_distance", windows)[0]
-        figures["effective_window_figure"] = plots.effective_window_plot(windows, directory / "effective_window")[0]
-    for task in sorted(history.task.unique()):
-        figures[f"dynamics_{task}"] = plots.training_dynamics(history, task, directory / f"training_dynamics_{task}")[0]
-    outputs.update(figures)
-    outputs["report"] = write_markdown(directory, found, table, windows, figures, fraction)
-    return outputs
+    results: Results
+    fraction: float = DEFAULT_FRACTION
+    resamples: int = RESAMPLES
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return self.results.directory
+
+    @cached_property
+    def lr_choice(self) -> pd.DataFrame:
+        return lr_selection(self.results.table)
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        return at_chosen_lr(self.results.table, self.lr_choice)
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        return at_chosen_lr(self.results.history, self.lr_choice)
+
+    @cached_property
+    def windows(self) -> pd.DataFrame:
+        return window_table(self.table, self.history, self.fraction, self.resamples)
+
+    def swept_cells(self) -> set[tuple]:
+        """(task, protocol, model, max_steps, batch_size) of the cells whose lr was chosen among several."""
+        counts = self.lr_choice.groupby(CELL).lr.nunique()
+        return set(counts[counts > 1].index)
+
+    def figure(self, grid, name: str, label: str | None = None) -> Path:
+        png = plots.save(grid, self.directory / name)[0]
+        self.outputs[label or name] = png
+        return png
+
+    def table_csv(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        self.outputs[name] = self.directory / f"{name}.csv"
+        frame.to_csv(self.outputs[name], index=False)
+        return frame
+
+
+def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES) -> dict[str, Path]:
+    """Write every table, figure and report.md into DIR; raises NoResults (after writing report.md) if DIR holds
+    no result records, LearningRateError (before writing anything) if an lr cannot be chosen."""
+    threshold_for(0.0, fraction)  # refuse a bad threshold before any work
+    report = Report(load(directory), fraction, resamples)
+    sections = SECTIONS if report.results.records else [header, live_section]
+    if report.results.records:
+        report.lr_choice  # noqa: B018  (refuse an lr swept without validation data before writing anything)
+        for name, frame in (("results", report.results.table), ("runs", report.results.runs),
+                            ("training_history", report.results.history)):
+            report.table_csv(frame, name)
+    text = "\n\n".join(part.strip() for part in (section(report) for section in sections) if part)
+    report.outputs["report"] = report.directory / "report.md"
+    report.outputs["report"].write_text(text + "\n")
+    if not report.results.records:
+        raise NoResults(f"no result.json records found under {directory} (report: {report.outputs['report']})")
+    return report.outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             outputs = build_report(args.directory, args.threshold_fraction, args.resamples)
-        except (ThresholdError, NoResults) as error:
+        except (ThresholdError, LearningRateError, NoResults) as error:
             outputs = error
     for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+        if issubclass(warning.category, Skipped):
+            print(f"warning: {warning.message}", file=sys.stderr)
     if isinstance(outputs, Exception):
         print(f"error: {outputs}", file=sys.stderr)
-        return 2 if isinstance(outputs, ThresholdError) else 1
+        return 1 if isinstance(outputs, NoResults) else 2
     for label, path in outputs.items():
         print(f"{label}: {path}")
     return 0

@@ -1,42 +1,36 @@
-"""The sections of report.md, each a function of stored results: what was found (with the budget beside every
-conclusion), the effective-window table, the figures, attention maps and cost when they exist, every run, and
-the settings behind the numbers."""
+"""The sections of report.md, in order. Each is a function of one ``Report`` (analysis.report) that returns its
+markdown and saves its own figures and tables through the report; a new plot is one function here plus one
+entry in ``SECTIONS``."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from analysis import plots
-from analysis.records import run_table
-from analysis.sweep import Collected, job_label
-from analysis.window import RESAMPLES
+from analysis.records import CELL
+from analysis.records import relative as rel
+from analysis.steps import steps_to_learn
+from analysis.sweep import job_label
+from analysis.trust import RISING_TEXT, heldout_gaps, rising_table
+
+if TYPE_CHECKING:
+    from analysis.report import Report
 
 CAVEAT = ("Every window here holds for the stated training budget only. A model whose window ends early may reach "
           "further with more steps, a larger state or other settings: an RNN that fails at 600 steps may succeed "
           "at 20,000. A '≥' value is bounded by the longest distance measured, not by the model.")
 
 
-def write_markdown(directory: Path, found: Collected, table, windows, figures: dict, fraction: float) -> Path:
-    runs = run_table(found.records) if found.records else None
-    sections = [header(directory, found, fraction), findings(windows, table, directory),
-                window_section(windows, figures, fraction),
-                figure_section("Accuracy against distance", figures.get("figure"), directory, ACCURACY_CAPTION),
-                dynamics_section(figures, directory), attention_section(directory, runs),
-                cost_section(directory), runs_section(directory, found, runs), settings_section(found.records)]
-    path = directory / "report.md"
-    path.write_text("\n\n".join(s.strip() for s in sections if s) + "\n")
-    return path
-
-
-def header(directory: Path, found: Collected, fraction: float) -> str:
+def header(report: Report) -> str:
+    found, directory = report.results, report.directory
+    count = len(found.records)
     lines = [f"# Context-window report: `{directory.name}`", "",
-             f"Built by `python -m analysis.report {directory}` from {len(found.records)} stored result.json "
-             f"record{'s' * (len(found.records) != 1)}; nothing was trained or run to write it. Threshold: "
-             f"{fraction:g} of the way from chance to 1.0."]
+             f"Built by `python -m analysis.report {directory}` from {count} stored result.json "
+             f"record{'s' * (count != 1)}; nothing was trained or run to write it. Threshold: "
+             f"{report.fraction:g} of the way from chance to 1.0."]
     for sweep in found.sweeps:
         where = f"Sweep `{sweep.name}` (`{rel(sweep.path, directory)}`, state: {sweep.state})"
         no_result = f", {len(sweep.failed)} failed without writing one" if sweep.failed else ""
@@ -51,65 +45,67 @@ def header(directory: Path, found: Collected, fraction: float) -> str:
         else:
             lines.append(f"\n{where} finished: all {len(sweep.jobs)} runs have results.")
     if not found.sweeps:
-        lines.append(f"\nNo sweep manifest (sweep.json) was read here: the report covers the {len(found.records)} "
-                     "result files it found and cannot tell whether any run is missing.")
-    failed = sum(r["status"] != "finished" for r in found.records) + sum(len(s.failed) for s in found.sweeps)
+        lines.append(f"\nNo sweep manifest (sweep.json) was read here: the report covers the {count} result files it "
+                     "found and cannot tell whether any run is missing.")
+    failed = sum(not r.complete for r in found.records) + sum(len(s.failed) for s in found.sweeps)
     if failed:
         lines.append(f"\n{failed} run{'s' * (failed > 1)} failed; see [Runs](#runs).")
     if found.unreadable:
         lines.append(f"\n{len(found.unreadable)} result file{'s' * (len(found.unreadable) > 1)} could not be read and "
                      f"{'were' if len(found.unreadable) > 1 else 'was'} skipped; see [Runs](#runs).")
-    if not found.records:
+    if found.live_dirs:
+        lines.append(f"\n{len(found.live_dirs)} run(s) are in progress (a metrics.jsonl and no result.json yet); "
+                     "their curves so far are under [Live](#live).")
+    if not count:
         lines.append(f"\n**No results.** No result.json record was found under `{directory}`. Run a sweep first, "
                      "e.g. `python run.py -m experiment=quick`, then rerun this report.")
     return "\n".join(lines)
 
 
-def findings(windows, table, directory: Path) -> str:
-    if windows is None:
-        return ""
+def findings(report: Report) -> str:
+    windows, table = report.windows, report.table
     lines = ["## What was found", ""]
     failures = table[table.status != "finished"].drop_duplicates("run_dir")
-    for (task, protocol, _, _), group in windows.groupby(["task", "protocol", "max_steps", "batch_size"], sort=True,
-                                                         dropna=False):
+    swept = report.swept_cells()
+    for (task, protocol, _, _), group in windows.groupby(["task", "protocol", "max_steps", "batch_size"], sort=True):
         seeds = ", ".join(sorted({str(n) for n in group.n_seeds}))
-        budget = plots.budget_text(group)
         measured = f"distances {int(group.min_distance.min())}–{int(group.max_distance.max())}"
-        parts = []
-        for row in group.set_index("model").loc[plots.ordered_models(group.model)].reset_index().itertuples():
-            text = f"{row.model} {row.window_text}"
-            text += " (max measured)" if row.censored == "above" else " (min measured)" if row.censored == "below" \
-                else ""
-            text += f", 95% CI {row.ci_text}" if row.n_seeds > 1 else f", CI {row.ci_text}"
-            if row.beyond_training:
-                text += f", beyond the largest trained distance {row.max_trained_distance} (extrapolation)"
-            parts.append(text)
+        parts = [claim(row, swept) for row in group.set_index("model").loc[plots.ordered_models(group.model)]
+                 .reset_index().itertuples()]
         failed = failures[(failures.task == task) & (failures.protocol == protocol)]
         failed_text = "".join(f" {model}: {n} run{'s' * (n > 1)} failed (not counted)."
                               for model, n in failed.groupby("model").size().items())
-        lines.append(f"- **{task}** ({protocol}; {budget}; {seeds} seed(s) per model; {measured}): "
+        lines.append(f"- **{task}** ({protocol}; {plots.budget_text(group)}; {seeds} seed(s) per model; {measured}): "
                      f"{'; '.join(parts)}.{failed_text}")
     measured_groups = set(zip(windows.task, windows.protocol))
-    for (task, protocol), failed in failures.groupby(["task", "protocol"], dropna=False):
+    for (task, protocol), failed in failures.groupby(["task", "protocol"]):
         if (task, protocol) not in measured_groups:
             lines.append(f"- **{task}** ({protocol}): no finished run, so no window; {len(failed)} run(s) failed "
                          f"({', '.join(sorted(set(failed.model)))}); see [Runs](#runs).")
-    lines += [f"- {line}" for line in attention_findings(directory) + cost_findings(directory)]
-    lines += ["", f"*{CAVEAT}*"]
-    return "\n".join(lines)
+    lines += [f"- {line}" for line in attention_findings(report.directory) + cost_findings(report.directory)]
+    return "\n".join(lines + ["", f"*{CAVEAT}*"])
 
 
-def run_attention_masses(directory: Path) -> pd.DataFrame | None:
-    """Every run's attention_mass.csv (the ones next to a result.json) under DIR, or None."""
-    paths = [path for path in sorted(directory.rglob("attention_mass.csv")) if (path.parent / "result.json").exists()]
-    frames = [pd.read_csv(path).assign(run_dir=str(path.parent)) for path in paths]
-    return pd.concat(frames, ignore_index=True) if frames else None
+def claim(row, swept: set) -> str:
+    """One model's finding: a window only where its verdict allows one, with the lr when it was chosen."""
+    text = f"{row.model} {row.claim}"
+    if row.verdict in ("measured", "at_least"):
+        text += {"above": " (max measured)", "below": " (min measured)"}.get(row.censored, "")
+        text += f", 95% CI {row.ci_text}" if row.n_seeds > 1 else f", CI {row.ci_text}"
+        if row.beyond_training:
+            text += f", beyond the largest trained distance {row.max_trained_distance} (extrapolation)"
+    if (row.task, row.protocol, row.model, row.max_steps, row.batch_size) in swept:
+        text += f", at lr {row.lr:g} (chosen on validation accuracy)"
+    return text
 
 
 def attention_findings(directory: Path) -> list[str]:
     """Per model and task: how much attention the best head of the best layer puts on the answer position."""
-    mass = run_attention_masses(directory)
-    if mass is None or not {"model", "task", "layer", "head", "distance", "uniform_baseline"} <= set(mass.columns):
+    paths = [p for p in sorted(directory.rglob("attention_mass.csv")) if (p.parent / "result.json").exists()]
+    if not paths:
+        return []
+    mass = pd.concat([pd.read_csv(path).assign(run_dir=str(path.parent)) for path in paths], ignore_index=True)
+    if not {"model", "task", "layer", "head", "distance", "uniform_baseline"} <= set(mass.columns):
         return []
     lines = []
     for (model, task), group in mass.groupby(["model", "task"]):
@@ -135,11 +131,11 @@ def cost_findings(directory: Path) -> list[str]:
         return []
     per_metric = {metric: ", ".join(f"{row.model} L^{row.slope:.2f}" for row in group.itertuples())
                   for metric, group in slopes.dropna(subset=["slope"]).groupby("metric", sort=False)}
-    return [f"**Cost** (one training step on {measured.device_name.iloc[0]}, {measured.torch_threads.iloc[0]} "
-            f"thread(s), batch {measured.batch_size.iloc[0]}, L = {measured.seq_len.min()}–{measured.seq_len.max()}; "
-            f"slopes over the longest half of the lengths): time grows as {per_metric.get('time', 'n/a')}; memory "
-            f"({plots.MEMORY_MEANING.get(measured.memory_kind.iloc[0], measured.memory_kind.iloc[0])}) as "
-            f"{per_metric.get('memory', 'n/a')}."]
+    first = measured.iloc[0]
+    return [f"**Cost** (one training step on {first.device_name}, {first.torch_threads} thread(s), batch "
+            f"{first.batch_size}, L = {measured.seq_len.min()}–{measured.seq_len.max()}; slopes over the longest half "
+            f"of the lengths): time grows as {per_metric.get('time', 'n/a')}; memory "
+            f"({first.get('memory_meaning', first.memory_kind)}) as {per_metric.get('memory', 'n/a')}."]
 
 
 WINDOW_DEFINITION = (
@@ -148,83 +144,142 @@ WINDOW_DEFINITION = (
     "log2(distance) between the last point at or above the threshold and the first point below it. `≥ d` means "
     "the curve never dropped (d is the largest distance measured); `< d` means even the smallest distance measured "
     "was below the threshold. The 95% CI is a percentile bootstrap over seeds ({resamples} resamples, fixed seed); "
-    "with one seed it is undefined. Full table: [effective_window.csv](effective_window.csv).")
+    "with one seed it is undefined. Full table: [effective_window.csv](effective_window.csv).\n\n"
+    "Each window has a verdict. **measured**: the crossing (or `< d`) was seen in runs that had settled. "
+    "**at_least**: at or above the threshold at the longest distance measured. **budget-bound**: in some seed's run "
+    "that the step cap stopped, the validation accuracy at the deciding distance (the first one below the "
+    "threshold) was still rising by the test of harness/trend.py (a weighted least-squares slope over the last half "
+    "of the evaluations, more than 2 standard errors above zero, and below the target accuracy), so no window is "
+    "claimed. **offset shortcut**: a "
+    "held-out distance h (inside the training range, never trained on) at or below the window scores below the "
+    "interpolation, linear in log2 distance, of its nearest trained neighbours by more than 2 binomial standard "
+    "errors of that gap (n summed over seeds): the model learned the trained offsets, not the task. Checked in that "
+    "order: offset shortcut, budget-bound, then measured or at least.")
 
 
-def window_section(windows, figures: dict, fraction: float) -> str:
-    if windows is None:
-        return ""
+def window_section(report: Report) -> str:
+    windows = report.windows
+    report.table_csv(windows, "effective_window")
     if windows.empty:
         return "## Effective context window\n\nNo run finished, so there is no window to measure; see [Runs](#runs)."
-    resamples = int(windows.resamples.max()) or RESAMPLES
-    lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=fraction, resamples=resamples), ""]
+    lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction, resamples=report.resamples),
+             ""]
+    judged = windows.verdict.isin(["measured", "at_least"])
     shown = windows.assign(budget=[plots.budget_text(windows.iloc[[i]]) for i in range(len(windows))],
                            measured=[f"{int(a)}–{int(b)}" for a, b in zip(windows.min_distance, windows.max_distance)],
-                           threshold=windows.threshold.map("{:.3f}".format), params=windows.params.map("{:,}".format))
+                           threshold=windows.threshold.map("{:.3f}".format), params=windows.params.map("{:,}".format),
+                           ci=windows.ci_text.where(judged, ""), verdict=windows.verdict.str.replace("_", " "))
     lines.append(markdown_table(shown, {"task": "task", "protocol": "protocol", "model": "model", "params": "params",
-                                        "n_seeds": "seeds", "window_text": "window", "ci_text": "95% CI",
+                                        "n_seeds": "seeds", "claim": "window", "verdict": "verdict", "ci": "95% CI",
                                         "measured": "distances measured", "threshold": "threshold",
                                         "budget": "budget"}))
-    if "effective_window_figure" in figures:
-        lines += ["", image(figures["effective_window_figure"], "Effective window per model and task")]
+    path = report.figure(plots.effective_window_plot(windows), "effective_window", "effective_window_figure")
+    return "\n".join(lines + ["", image(path, "Effective window per model and task")])
+
+
+def accuracy_section(report: Report) -> str:
+    table = report.table
+    if not ((table.status == "finished") & table.accuracy.notna()).any():
+        return "## Accuracy against distance\n\nNo finished run to plot."
+    grid = plots.accuracy_vs_distance(table, report.windows, rising_table(report.history))
+    path = report.figure(grid, "accuracy_vs_distance", "figure")
+    return (f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean accuracy (test sets) "
+            "over seeds against dependency distance (log2), with a band from the lowest to the highest seed; dashed: "
+            "chance; dotted: the window threshold, with each model's window marked on it (diamond; a triangle when "
+            f"censored; hollow when budget-bound; a cross for an offset shortcut). Hollow circles: {RISING_TEXT}. "
+            "Hollow squares: held-out distances, not on the curve. Grey region: distances beyond training "
+            "(extrapolation).")
+
+
+def heldout_section(report: Report) -> str:
+    gaps = report.table_csv(heldout_gaps(report.table), "heldout_gaps")
+    lines = ["## Held-out distances", ""]
+    if gaps.empty:
+        return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense, "
+                                  "train.heldout=auto, and a task that can place a dependency at a distance it was "
+                                  "not trained on), so nothing here checks for an offset shortcut."])
+    shown = gaps.assign(**{c: gaps[c].map("{:.3f}".format) for c in ("accuracy", "trained_accuracy", "gap", "noise")},
+                        neighbours=[f"{a:.0f}, {b:.0f}" for a, b in zip(gaps.below, gaps.above)],
+                        shortcut=gaps.shortcut.map({True: "**yes**", False: "no"}))
+    lines += ["Accuracy at each distance held out of training, against the interpolation (linear in log2 distance) "
+              "of its nearest trained neighbours; a shortcut when the gap is below −2 × noise (binomial standard "
+              "errors, n summed over seeds). Table: [heldout_gaps.csv](heldout_gaps.csv).", "",
+              markdown_table(shown, {"task": "task", "protocol": "protocol", "model": "model", "distance": "held out",
+                                     "accuracy": "accuracy", "neighbours": "trained neighbours",
+                                     "trained_accuracy": "interpolated", "gap": "gap", "noise": "noise",
+                                     "shortcut": "shortcut"})]
     return "\n".join(lines)
 
 
-ACCURACY_CAPTION = ("Mean accuracy over seeds against dependency distance (log2), with a band from the lowest to the "
-                    "highest seed; dashed: chance; dotted: the window threshold, with each model's effective window "
-                    "marked on it (diamond; a triangle when censored). Hollow markers and the grey region: distances "
-                    "beyond training (extrapolation).")
+def steps_section(report: Report) -> str:
+    steps = report.table_csv(steps_to_learn(report.history, report.fraction), "steps_to_learn")
+    if steps.empty:
+        return "## Steps to learn\n\nNo finished run with an evaluation history."
+    path = report.figure(plots.steps_to_learn_plot(steps), "steps_to_learn", "steps_to_learn_figure")
+    never = steps.steps_to_learn.isna().sum()
+    return (f"## Steps to learn\n\n{image(path, 'Steps to learn')}\n\nFor every run and distance, the first evaluation "
+            "step at which the validation accuracy at that distance reached the window threshold (an upper bound, to "
+            f"within train.eval_every). {never} of {len(steps)} (run, distance) pairs never did within the steps "
+            "their run took (hollow triangles above the budget line). Table: [steps_to_learn.csv](steps_to_learn.csv).")
 
 
-def figure_section(title: str, figure: Path | None, directory: Path, caption: str) -> str:
-    if figure is None:
-        return f"## {title}\n\nNo finished run to plot."
-    return f"## {title}\n\n{image(figure, title)}\n\n{caption}"
-
-
-def dynamics_section(figures: dict, directory: Path) -> str:
-    paths = [path for key, path in figures.items() if key.startswith("dynamics_")]
-    if not paths:
+def dynamics_section(report: Report) -> str:
+    history = report.history
+    if history.empty:
         return "## Training dynamics\n\nNo finished run with an evaluation history to plot."
     lines = ["## Training dynamics", "",
-             "Held-out accuracy at every evaluation (colour) by training step (x) and distance (y), mean over seeds. "
-             "A run that stopped early (its training distances reached the target) keeps its final accuracy after "
-             "the white tick; `*` marks distances it was not trained on. Table: "
-             "[training_history.csv](training_history.csv).", ""]
-    lines += [image(path, path.stem.replace("_", " ")) + "\n" for path in paths]
+             "Validation accuracy at every evaluation (colour) by training step (x) and distance (y), mean over seeds. "
+             "A run that stopped itself (target reached, or settled) keeps its final accuracy after the white tick; "
+             "`*` marks distances it was not trained on. Table: [training_history.csv](training_history.csv).", ""]
+    for task in sorted(history.task.unique()):
+        path = report.figure(plots.training_dynamics(history, task), f"training_dynamics_{task}", f"dynamics_{task}")
+        lines += [image(path, path.stem.replace("_", " ")), ""]
     return "\n".join(lines)
 
 
-def attention_section(directory: Path, runs) -> str:
-    maps = sorted(directory.rglob("attention_maps.png"), key=lambda p: (p.parent.name.rsplit("_", 1)[0],
-                                                                      trained_on(p.parent), p.parent.name))
+def live_section(report: Report) -> str:
+    live = report.results.live
+    if live.empty:  # nothing training: drop what a report made while the sweep ran left behind
+        for name in ("live_metrics.csv", "live.png", "live.pdf"):
+            (report.directory / name).unlink(missing_ok=True)
+        return ""
+    report.table_csv(live, "live_metrics")
+    path = report.figure(plots.live_plot(live), "live")
+    latest = live.sort_values("step").groupby(["run", "series"]).value.last().unstack("series")
+    latest.insert(0, "step", live.groupby("run").step.max())
+    frame = latest.reset_index().rename(columns=str)
+    return "\n".join(["## Live", "", f"**In progress.** {len(latest)} run(s) have a metrics.jsonl and no result.json: "
+                      "still training, or interrupted. Their curves so far (validation accuracy per distance, and "
+                      "training loss, against step); nothing above counts them. Table: "
+                      "[live_metrics.csv](live_metrics.csv).", "", image(path, "Live runs"), "",
+                      markdown_table(frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v))])
+
+
+def attention_section(report: Report) -> str:
+    directory = report.directory
+    trained = {str(Path(r.run_dir).resolve()): r for r in report.results.records}
+    maps = sorted(directory.rglob("attention_maps.png"), key=lambda p: (
+        p.parent.name.rsplit("_", 1)[0], min(getattr(trained.get(str(p.parent.resolve())), "train_distances", [-1])),
+        p.parent.name))
     combined = directory / "attention_mass.png"
     lines = ["## Attention maps", ""]
     if not maps and not combined.exists():
-        example = ""
-        if runs is not None:
-            attention = runs[(runs.model == "attention") & (runs.status == "finished")]
-            if len(attention):
-                example = f" For example: `python -m analysis.attention {attention.run_dir.iloc[-1]}`."
-        lines.append("None made yet. `python -m analysis.attention RUN_DIR [RUN_DIR ...]` draws one held-out "
-                     "example's attention weights (every layer and head, explicit path) for attention runs and "
-                     "measures the attention mass on the answer position per distance; this report includes them "
-                     f"once they exist.{example}")
-        return "\n".join(lines)
-    lines.append("Each map is one held-out example: rows are query positions, columns the keys they attend to; the "
+        return "\n".join(lines + ["None made yet. `python -m analysis.attention RUN_DIR [RUN_DIR ...]` draws one test "
+                                  "example's attention weights (every layer and head, explicit path) for finished runs "
+                                  "of attention models and measures the attention mass on the answer position per "
+                                  "distance; this report includes them once they exist."])
+    lines.append("Each map is one test example: rows are query positions, columns the keys they attend to; the "
                  "cyan boxes mark where the answer lies (t − distance) for the scored queries. The mass plot gives, "
                  "per distance, the mean attention weight a scored query puts on its answer position.")
     if combined.exists():
         lines += ["", image(combined, "attention mass on the answer position", directory)]
         if (directory / "attention_mass.csv").exists():
             lines += ["", mass_summary(pd.read_csv(directory / "attention_mass.csv"))]
-    described = {} if runs is None else {str(Path(r.run_dir).resolve()): f"{r.model} on {r.task}, trained on "
-                                         f"{r.train_distances}, seed {r.seed}" for r in runs.itertuples()}
     for path in maps:
-        run_dir = path.parent
-        what = described.get(str(run_dir.resolve()), "")
-        lines += ["", f"### `{rel(run_dir, directory)}`" + (f": {what}" if what else ""), "",
-                  image(path, "attention maps", directory)]
+        run_dir, record = path.parent, trained.get(str(path.parent.resolve()))
+        what = f": {record.model} on {record.task}, trained on {record.train_distances}, seed {record.seed}" \
+            if record else ""
+        lines += ["", f"### `{rel(run_dir, directory)}`{what}", "", image(path, "attention maps", directory)]
         if not combined.exists() and (run_dir / "attention_mass.png").exists():
             lines += ["", image(run_dir / "attention_mass.png", "attention mass on the answer position", directory)]
         if not combined.exists() and (run_dir / "attention_mass.csv").exists():
@@ -232,23 +287,12 @@ def attention_section(directory: Path, runs) -> str:
     return "\n".join(lines)
 
 
-def trained_on(run_dir: Path) -> int:
-    """The smallest training distance of a run (to order its figures), or -1 if its record cannot say."""
-    try:
-        return min(json.loads((run_dir / "result.json").read_text()).get("train_distances") or [-1])
-    except (OSError, ValueError, TypeError):
-        return -1
-
-
 def mass_summary(mass: pd.DataFrame) -> str:
     """Per (model, task,) layer and distance: the largest mean mass any head puts on the answer position."""
     keys = [key for key in ("model", "task", "layer") if key in mass.columns]
-    best = mass.groupby([*keys, "distance"]).mass_on_answer.max().unstack("distance")
-    header = "| " + " | ".join(keys) + " | " + " | ".join(f"d={d}" for d in best.columns) + " |"
-    rows = [f"| {' | '.join(map(str, key if isinstance(key, tuple) else (key,)))} | "
-            + " | ".join("" if pd.isna(v) else f"{v:.2f}" for v in values) + " |" for key, values in best.iterrows()]
+    best = mass.groupby([*keys, "distance"]).mass_on_answer.max().unstack("distance").map("{:.2f}".format)
     return "\n".join(["Largest mean mass on the answer position over heads (mean over runs where several):", "",
-                      header, "|" + "---|" * (len(keys) + len(best.columns)), *rows])
+                      markdown_table(best.rename(columns=lambda d: f"d={d}").reset_index())])
 
 
 COST_READING = (
@@ -260,123 +304,123 @@ COST_READING = (
     "points, carry the conclusion.")
 
 
-def cost_section(directory: Path) -> str:
-    lines = ["## Cost scaling", ""]
+def cost_section(report: Report) -> str:
+    directory = report.directory
     figure, slopes = directory / "cost.png", directory / "cost_slopes.csv"
     if not figure.exists():
-        lines.append("None measured yet. `python -m analysis.cost --out DIR` times one training step and measures "
-                     "peak memory per model at sequence lengths 64 … 4096 on the current device; this report "
-                     "includes it once `cost.png` exists here.")
-        return "\n".join(lines)
-    lines += [image(figure, "cost scaling"), ""]
+        return ("## Cost scaling\n\nNone measured yet. `python -m benchmarks.cost --out DIR` times one training step "
+                "and measures peak memory per model at sequence lengths 64 … 4096 on the current device; this report "
+                "includes it once `cost.png` exists here.")
+    lines = ["## Cost scaling", "", image(figure, "cost scaling"), ""]
     if slopes.exists():
         frame = pd.read_csv(slopes)
         frame["slope"] = frame.slope.map("{:.2f}".format)
         lines += ["Log-log slopes, fitted over the longest half of the lengths measured (2 = quadratic, 1 = linear). "
-                  "Table: [cost.csv](cost.csv).", "", COST_READING, "",
-                  markdown_table(frame, {c: c for c in frame.columns})]
+                  "Table: [cost.csv](cost.csv).", "", COST_READING, "", markdown_table(frame)]
     return "\n".join(lines)
 
 
-def runs_section(directory: Path, found: Collected, runs) -> str:
+def runs_section(report: Report) -> str:
+    found, directory, runs = report.results, report.directory, report.results.runs
     lines = ["## Runs", ""]
-    pending = [job_label(job) | {"sweep": s.name} for s in found.sweeps for job in s.pending]
     outcomes = {job.get("config_hash"): job.get("outcome") for s in found.sweeps for job in s.jobs}
-    if runs is not None:
-        counts = runs.assign(finished=runs.status == "finished", failed=runs.status != "finished")
-        counts = counts.groupby(["task", "protocol", "model"], dropna=False)[["finished", "failed"]].sum()
-        lines += [markdown_table(counts.reset_index(), {c: c for c in ["task", "protocol", "model", "finished",
-                                                                       "failed"]}), ""]
-        skipped = sum(outcomes.get(h) == "skipped" for h in runs.config_hash)
-        if skipped:
-            lines += [f"{skipped} finished run(s) were skipped by the sweep because an earlier invocation had "
-                      "already finished them; their stored results are used.", ""]
-        failed = runs[runs.status != "finished"]
-        if len(failed):
-            lines += ["Failed runs (kept out of every curve and window, never counted as zero accuracy):", "",
-                      markdown_table(failed.assign(run=[rel(Path(p), directory) for p in failed.run_dir]),
-                                     {"model": "model", "task": "task", "seed": "seed",
-                                      "train_distances": "distances", "reason": "reason", "run": "run"}), ""]
-    if pending:
-        lines += [f"Pending runs (listed in a sweep manifest, no result.json yet): {len(pending)}", "",
-                  markdown_table(pd.DataFrame(pending), {"sweep": "sweep", "model": "model", "task": "task",
-                                                        "overrides": "overrides"}), ""]
-    lost = [job_label(job) | {"sweep": s.name} for s in found.sweeps for job in s.failed]
-    if lost:
-        lines += [f"Runs the sweep marked failed that left no result.json: {len(lost)}", "",
-                  markdown_table(pd.DataFrame(lost), {"sweep": "sweep", "model": "model", "task": "task",
-                                                     "overrides": "overrides", "reason": "reason"}), ""]
+    counts = runs.assign(finished=runs.status == "finished", failed=runs.status != "finished")
+    counts = counts.groupby(["task", "protocol", "model"])[["finished", "failed"]].sum().reset_index()
+    lines += [markdown_table(counts), ""]
+    skipped = sum(outcomes.get(h) == "skipped" for h in runs.config_hash)
+    if skipped:
+        lines += [f"{skipped} finished run(s) were skipped by the sweep because an earlier invocation had already "
+                  "finished them; their stored results are used.", ""]
+    failed = runs[runs.status != "finished"]
+    if len(failed):
+        lines += ["Failed runs (kept out of every curve and window, never counted as zero accuracy):", "",
+                  markdown_table(failed.assign(run=[rel(Path(p), directory) for p in failed.run_dir]),
+                                 {"model": "model", "task": "task", "seed": "seed", "train_distances": "distances",
+                                  "reason": "reason", "run": "run"}), ""]
+    for title, jobs, columns in (
+            ("Pending runs (listed in a sweep manifest, no result.json yet)", "pending", ["sweep", "model", "task",
+                                                                                          "overrides"]),
+            ("Runs the sweep marked failed that left no result.json", "failed", ["sweep", "model", "task",
+                                                                                "overrides", "reason"])):
+        listed = [job_label(job) | {"sweep": s.name} for s in found.sweeps for job in getattr(s, jobs)]
+        if listed:
+            lines += [f"{title}: {len(listed)}", "", markdown_table(pd.DataFrame(listed), {c: c for c in columns}), ""]
     if found.unreadable:
         lines += ["Unreadable result files (skipped):", ""]
         lines += [f"- `{rel(path, directory)}`: {escape(problem)}" for path, problem in found.unreadable] + [""]
-    if runs is not None:
-        shown = runs.assign(steps=[f"{s:.0f}/{m:.0f}" if pd.notna(s) else f"–/{m:.0f}" for s, m in
-                                   zip(runs.steps, runs.max_steps)],
-                            wall=runs.wall_time_s.map(lambda v: f"{v:.1f}" if pd.notna(v) else ""),
-                            run=[rel(Path(p), directory) for p in runs.run_dir])
-        columns = {"model": "model", "task": "task", "protocol": "protocol", "seed": "seed",
-                   "train_distances": "trained on", "status": "status", "steps": "steps", "early_stopped":
-                   "early stop", "params": "params", "wall": "wall s", "run": "run"}
-        lines += ["<details><summary>Every run (also in <a href=\"runs.csv\">runs.csv</a>)</summary>", "",
-                  markdown_table(shown, columns), "", "</details>"]
+    shown = runs.assign(steps=[f"{s:.0f}/{m:.0f}" if pd.notna(s) else f"–/{m:.0f}" for s, m in
+                               zip(runs.steps, runs.max_steps)],
+                        wall=runs.wall_time_s.map(lambda v: f"{v:.1f}" if pd.notna(v) else ""),
+                        run=[rel(Path(p), directory) for p in runs.run_dir])
+    columns = {"model": "model", "task": "task", "protocol": "protocol", "lr": "lr", "seed": "seed",
+               "train_distances": "trained on", "status": "status", "steps": "steps", "stop_reason": "stopped by",
+               "params": "params", "wall": "wall s", "run": "run"}
+    lines += ["<details><summary>Every run (also in <a href=\"runs.csv\">runs.csv</a>)</summary>", "",
+              markdown_table(shown, columns), "", "</details>"]
     return "\n".join(lines)
 
 
-def settings_section(records: list[dict]) -> str:
-    if not records:
-        return ""
-    lines = ["## Settings", "", "The numbers above rest on these settings (from each run's resolved config).", ""]
-    train = pd.DataFrame([r.get("config", {}).get("train", {}) for r in records])
-    lines.append("**Training** (identical in every run unless several values are listed): " + "; ".join(
-        f"{key} = {', '.join(sorted({str(v) for v in train[key].dropna()}))}" for key in train.columns) + ".")
-    models = {}
-    for record in records:
-        config = {k: v for k, v in record.get("config", {}).get("model", {}).items() if k != "_target_"}
-        entry = models.setdefault(record["model"], {"params": set(), "config": set()})
-        entry["params"].add(record.get("params"))
-        entry["config"].add(", ".join(f"{k}={v}" for k, v in config.items()))
-    lines += ["", "**Models** (parameter counts at each task's vocabulary):", "", "| model | params | settings |",
-              "|---|---|---|"]
-    for model in plots.ordered_models(models):
-        params = sorted(p for p in models[model]["params"] if p is not None)
-        span = f"{params[0]:,}" if len(set(params)) == 1 else f"{params[0]:,}–{params[-1]:,}"
-        lines.append(f"| {model} | {span} | {escape('; '.join(sorted(models[model]['config'])))} |")
-    tasks = {}
-    for record in records:
-        config = {k: v for k, v in record.get("config", {}).get("task", {}).items()
-                  if k not in ("_target_", "distances", "eval_distances")}
-        entry = tasks.setdefault(record["task"], {"config": set(), "train": set(), "eval": set(), "chance": set()})
-        entry["config"].add(", ".join(f"{k}={v}" for k, v in config.items()))
-        entry["train"].update(record.get("train_distances") or [])
-        entry["eval"].update(record.get("eval_distances") or [])
-        entry["chance"].add(record.get("chance_accuracy"))
-    lines += ["", "**Tasks:**", "", "| task | settings | trained on | evaluated at | chance |", "|---|---|---|---|---|"]
-    for task, entry in sorted(tasks.items()):
-        chance = ", ".join(f"{c:.3g}" for c in sorted(c for c in entry["chance"] if c is not None))
-        lines.append(f"| {task} | {escape('; '.join(sorted(entry['config'])))} | "
-                     f"{' '.join(map(str, sorted(entry['train'])))} | {' '.join(map(str, sorted(entry['eval'])))} | "
-                     f"{chance} |")
-    def values(key):  # distinct values, numbers in numeric order
-        found = {r.get(key) for r in records if r.get(key) is not None}
-        numbers = sorted(v for v in found if isinstance(v, (int, float)))
-        return ", ".join(map(str, numbers + sorted(str(v) for v in found if v not in numbers))) or "unknown"
+def settings_section(report: Report) -> str:
+    records, runs = report.results.records, report.results.runs
+    train = pd.DataFrame([r.config.get("train", {}) for r in records])
+    lines = ["## Settings", "", "The numbers above rest on these settings (from each run's resolved config).", "",
+             "**Training** (identical in every run unless several values are listed): " + "; ".join(
+                 f"{key} = {', '.join(sorted({str(v) for v in train[key].dropna()}))}" for key in train.columns) + ".",
+             "", learning_rates(report), ""]
 
-    devices = sorted({f"{r.get('device')}" + (f" ({r['cuda_device']})" if r.get("cuda_device") else "")
-                      for r in records})
-    lines += ["", f"**Protocols:** {values('protocol')}. **Seeds:** {values('seed')}. **Devices:** "
-              f"{', '.join(devices)}. **Torch threads:** {values('torch_threads')}. **torch:** "
-              f"{values('torch_version')}. **Python:** {values('python_version')}."]
+    def settings(group: str) -> pd.Series:  # one text per run: its component's settings
+        return pd.Series(["; ".join(f"{k}={v}" for k, v in r.config.get(group, {}).items()
+                                    if k not in ("_target_", "distances", "eval_distances")) for r in records])
+
+    models = pd.DataFrame({"model": [r.model for r in records], "params": [r.params for r in records],
+                           "settings": settings("model")}).groupby("model").agg(
+        params=("params", lambda p: f"{min(p):,}" if p.nunique() == 1 else f"{min(p):,}–{max(p):,}"),
+        settings=("settings", lambda s: " / ".join(sorted(set(s))))).loc[plots.ordered_models(runs.model)]
+    def union(lists) -> str:
+        return " ".join(map(str, sorted(set(sum(lists, [])))))
+
+    tasks = pd.DataFrame({"task": [r.task for r in records], "settings": settings("task"),
+                          "trained on": [r.train_distances for r in records],
+                          "evaluated at": [r.eval_distances for r in records],
+                          "chance": [r.chance_accuracy for r in records]}).groupby("task").agg(
+        {"settings": lambda s: " / ".join(sorted(set(s))), "trained on": union, "evaluated at": union,
+         "chance": lambda c: ", ".join(f"{v:.3g}" for v in sorted(set(c)))})
+    lines += ["**Models** (parameter counts at each task's vocabulary):", "", markdown_table(models.reset_index()), "",
+              "**Tasks:**", "", markdown_table(tasks.reset_index()), ""]
+
+    def values(key):  # distinct values, in order
+        return ", ".join(map(str, sorted(runs[key].dropna().unique()))) or "unknown"
+
+    devices = sorted({r.device + (f" ({r.cuda_device})" if r.cuda_device else "") for r in records})
+    lines += [f"**Protocols:** {values('protocol')}. **Seeds:** {values('seed')}. **Devices:** {', '.join(devices)}. "
+              f"**Torch threads:** {values('torch_threads')}. **torch:** {values('torch_version')}. **Python:** "
+              f"{values('python_version')}. **Code:** git {values('git_commit')}, sources {values('source_hash')}."]
     return "\n".join(lines)
+
+
+def learning_rates(report: Report) -> str:
+    """The lr grid of every cell where several were tried, and the one chosen on validation accuracy."""
+    selection = report.table_csv(report.lr_choice, "lr_selection")
+    swept = selection[selection.groupby(CELL).lr.transform("nunique") > 1]
+    if swept.empty:
+        return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "
+                "nothing was chosen. Table: [lr_selection.csv](lr_selection.csv).")
+    grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f})" for r in swept.itertuples()],
+                        budget=[f"{a} x {b}" for a, b in zip(swept.max_steps, swept.batch_size)],
+                        chosen=swept.lr.where(swept.chosen)).groupby([*CELL, "budget"]).agg(
+        tried=("tried", ", ".join), chosen=("chosen", lambda c: f"{c.max():g}")).reset_index()
+    return "\n".join(["**Learning rate**, chosen per cell as the lr with the best mean validation accuracy (over seeds "
+                      "and the cell's curve distances); test accuracy never enters the choice, and every window and "
+                      "curve above is at the chosen lr. Table: [lr_selection.csv](lr_selection.csv).", "",
+                      markdown_table(grid.drop(columns=["max_steps", "batch_size"]).rename(
+                                         columns={"tried": "lr (mean validation accuracy)"}))])
+
+
+SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, steps_section, dynamics_section,
+            live_section, attention_section, cost_section, runs_section, settings_section]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def rel(path: Path, directory: Path) -> str:
-    try:
-        return os.path.relpath(path, directory)
-    except ValueError:
-        return str(path)
 
 
 def escape(text) -> str:
@@ -389,9 +433,10 @@ def image(path: Path, alt: str, directory: Path | None = None) -> str:
     return f"![{alt}]({png}) ([PDF]({Path(png).with_suffix('.pdf')}))"
 
 
-def markdown_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
+def markdown_table(frame: pd.DataFrame, columns: dict[str, str] | None = None) -> str:
+    """A markdown table of ``columns`` (column -> header; default every column under its own name)."""
+    columns = columns or {c: c for c in frame.columns}
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    for row in frame.itertuples(index=False):
-        values = row._asdict()
-        lines.append("| " + " | ".join(escape("" if pd.isna(values[c]) else values[c]) for c in columns) + " |")
+    for values in frame[list(columns)].itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(escape("" if pd.isna(v) else v) for v in values) + " |")
     return "\n".join(lines)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.records import find_result_files, read_records
+from harness.record import RESULT_FILE
 
 MANIFEST_FILE = "sweep.json"
+
+
+class Skipped(UserWarning):
+    """A file under the results directory that was not read: the message names it and says why."""
 
 
 @dataclass
@@ -26,11 +30,9 @@ class SweepProgress:
     path: Path
     name: str
     state: str
-    started_at: str | None
-    finished_at: str | None
     jobs: list[dict]
-    pending: list[dict] = field(default_factory=list)  # no result.json, no outcome yet
-    failed: list[dict] = field(default_factory=list)  # no result.json, and the sweep says why it has none
+    pending: list[dict]  # no result.json, no outcome yet
+    failed: list[dict]  # no result.json, and the sweep says why it has none
 
     @property
     def with_results(self) -> int:
@@ -41,38 +43,36 @@ class SweepProgress:
         return bool(self.pending) or self.state == "running"
 
 
-def find_manifests(root: Path) -> list[Path]:
-    return sorted(Path(root).rglob(MANIFEST_FILE))
+def read_manifests(root: Path) -> dict[Path, dict]:
+    """Every manifest under root; a file that is not one is skipped with a warning naming it."""
+    manifests = {}
+    for path in sorted(Path(root).rglob(MANIFEST_FILE)):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            warnings.warn(f"ignoring {path}: not readable JSON ({error})", Skipped, stacklevel=2)
+            continue
+        jobs = manifest.get("jobs") if isinstance(manifest, dict) else None
+        if not isinstance(jobs, list) or not all(isinstance(job, dict) and "run_dir" in job for job in jobs):
+            warnings.warn(f"ignoring {path}: not a sweep manifest (needs a list of jobs, each with a run_dir)",
+                          Skipped, stacklevel=2)
+            continue
+        manifests[path] = manifest
+    return manifests
 
 
-def read_manifest(path: Path) -> dict | None:
-    """The manifest, or None with a warning naming the file if it is not one."""
-    try:
-        manifest = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        warnings.warn(f"ignoring {path}: not readable JSON ({error})", stacklevel=2)
-        return None
-    jobs = manifest.get("jobs") if isinstance(manifest, dict) else None
-    if not isinstance(jobs, list) or not all(isinstance(job, dict) and "run_dir" in job for job in jobs):
-        warnings.warn(f"ignoring {path}: not a sweep manifest (needs a list of jobs, each with a run_dir)",
-                      stacklevel=2)
-        return None
-    return manifest
-
-
-def job_result_files(manifests: list[dict]) -> list[Path]:
-    """result.json files that the manifests point to (they may lie outside the directory being reported)."""
-    return [Path(job["run_dir"]) / "result.json" for manifest in manifests for job in manifest["jobs"]
-            if (Path(job["run_dir"]) / "result.json").is_file()]
+def job_run_dirs(manifests: dict[Path, dict]) -> list[Path]:
+    """Run directories the manifests point to (they may lie outside the directory being reported)."""
+    return [Path(job["run_dir"]) for manifest in manifests.values() for job in manifest["jobs"]]
 
 
 def progress(path: Path, manifest: dict, result_hashes: set[str]) -> SweepProgress:
     jobs = manifest["jobs"]
     missing = [job for job in jobs if job.get("config_hash") not in result_hashes
-               and not (Path(job["run_dir"]) / "result.json").is_file()]
+               and not (Path(job["run_dir"]) / RESULT_FILE).is_file()]
     return SweepProgress(Path(path), str(manifest.get("name") or Path(path).parent.name),
-                         str(manifest.get("state") or "unknown"), manifest.get("started_at"),
-                         manifest.get("finished_at"), jobs, [job for job in missing if job.get("outcome") is None],
+                         str(manifest.get("state") or "unknown"), jobs,
+                         [job for job in missing if job.get("outcome") is None],
                          [job for job in missing if job.get("outcome") is not None])
 
 
@@ -83,22 +83,3 @@ def job_label(job: dict) -> dict:
     reason = job.get("reason") or f"outcome {job.get('outcome')!r}, but no result.json"
     return {"model": choice.get("model", ""), "task": choice.get("task", ""), "overrides": " ".join(overrides),
             "run_dir": job["run_dir"], "reason": reason if job.get("outcome") is not None else ""}
-
-
-@dataclass
-class Collected:
-    records: list[dict]
-    unreadable: list[tuple[Path, str]]
-    sweeps: list[SweepProgress]
-
-
-def collect(directory: Path) -> Collected:
-    """Every record under DIR (plus any a manifest points to elsewhere), unreadable files, and sweep progress."""
-    manifests = {path: m for path in find_manifests(directory) if (m := read_manifest(path)) is not None}
-    paths = {p.resolve(): p for p in find_result_files(directory)}
-    for path in job_result_files(list(manifests.values())):
-        paths.setdefault(path.resolve(), path)
-    records, unreadable = read_records(sorted(paths.values()))
-    hashes = {record["config_hash"] for record in records}
-    sweeps = [progress(path, manifest, hashes) for path, manifest in manifests.items()]
-    return Collected(records, unreadable, sweeps)

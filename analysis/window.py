@@ -17,7 +17,10 @@ and take the 2.5 and 97.5 percentiles. Censored resamples sort as -inf (below) a
 (above), so a bound of the interval can itself be censored. With one seed the interval
 is undefined, and said to be so.
 
-Everything here is a pure function of the tidy table (analysis.records.tidy).
+The curve is the listed, trained and evaluated distances; held-out distances (inside the training range, never
+trained on) are not points of it: they feed the offset-shortcut check. Every window carries a verdict
+(measured, at_least, budget_bound, offset_shortcut; see analysis.trust). Everything here is a pure function of
+the tidy and history tables (analysis.records).
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import trust
+
 DEFAULT_FRACTION = 0.9
 RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CI_LEVEL = 0.95
-GROUP_KEYS = ["task", "protocol", "model", "max_steps", "batch_size"]  # the budget is part of what a window means
-WINDOW_COLUMNS = ["task", "protocol", "model", "window", "censored", "window_low", "window_low_censored",
-                  "window_high", "window_high_censored", "window_text", "ci_text", "n_seeds", "seeds",
-                  "min_distance", "max_distance", "max_trained_distance", "beyond_training", "chance",
-                  "threshold_fraction", "threshold", "max_steps", "batch_size", "target_accuracy", "params",
-                  "resamples"]
+GROUP_KEYS = trust.KEYS  # task, protocol, model, the budget (part of what a window means), and the learning rate
+WINDOW_COLUMNS = GROUP_KEYS + ["verdict", "claim", "window", "censored", "window_text", "deciding_distance",
+                               "rising_seeds", "steps_run", "window_low", "window_low_censored", "window_high",
+                               "window_high_censored", "ci_text", "n_seeds", "seeds", "min_distance", "max_distance",
+                               "max_trained_distance", "beyond_training", "chance_accuracy", "threshold_fraction",
+                               "threshold", "target_accuracy", "params", "resamples"]
 
 
 class ThresholdError(ValueError):
@@ -75,6 +80,12 @@ def effective_window(distances, accuracy, threshold: float) -> Window:
     kind = {-1: "below", 0: "none", 1: "above"}[int(censored[0])]
     value = {"below": distances[0], "above": distances[-1]}.get(kind, 2.0 ** log_window[0])
     return Window(float(value), kind)
+
+
+def deciding_distance(distances, accuracy, threshold: float) -> float:
+    """The first distance whose accuracy is below the threshold (the one that ends the window), or NaN."""
+    below = [d for d, a in zip(distances, accuracy) if a < threshold]
+    return float(below[0]) if below else float("nan")
 
 
 def _log2_windows(log_distance: np.ndarray, curves: np.ndarray, threshold: float):
@@ -136,27 +147,29 @@ def seed_matrix(group: pd.DataFrame) -> tuple[list[int], list[int], np.ndarray]:
     return list(pivot.index), [int(d) for d in pivot.columns], pivot.to_numpy(dtype=float)
 
 
-def window_table(table: pd.DataFrame, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
-    """One row per (task, protocol, model, budget): the effective window of the mean curve over seeds, its
-    censoring, and a 95% percentile bootstrap CI over seeds. Finished runs only; failures never count as 0."""
-    finished = table[(table.status == "finished") & table.accuracy.notna()]
+def window_table(table: pd.DataFrame, history: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
+                 resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """One row per (task, protocol, model, budget, lr): the effective window of the mean curve over seeds, its
+    censoring, a 95% percentile bootstrap CI over seeds, and its verdict (analysis.trust) from the validation
+    ``history``. Finished runs only; failures never count as 0; held-out distances are not on the curve."""
+    curve = table[(table.status == "finished") & table.accuracy.notna() & (table.heldout != True)]  # noqa: E712
     rows = []
-    for key, group in finished.groupby(GROUP_KEYS, sort=True, dropna=False):
+    for key, group in curve.groupby(GROUP_KEYS, sort=True, dropna=False):
         seeds, distances, per_seed = seed_matrix(group)
-        chance = float(group.chance.max())
+        chance = float(group.chance_accuracy.max())
         threshold = threshold_for(chance, fraction)
         mean_curve = np.nanmean(per_seed, axis=0)
         window = effective_window(distances, mean_curve, threshold)
         trained = group[group.trained.fillna(False).astype(bool)].distance
         max_trained = int(trained.max()) if len(trained) else None
         row = dict(zip(GROUP_KEYS, key), window=window.value, censored=window.censored, window_text=window.text,
-                   n_seeds=len(seeds), seeds=" ".join(str(int(s)) for s in seeds), min_distance=distances[0],
+                   deciding_distance=deciding_distance(distances, mean_curve, threshold), n_seeds=len(seeds),
+                   seeds=" ".join(str(int(s)) for s in seeds), min_distance=distances[0],
                    max_distance=distances[-1], max_trained_distance=max_trained,
                    beyond_training=max_trained is not None and window.censored != "below"
-                   and window.value > max_trained, chance=chance, threshold_fraction=fraction,
-                   threshold=threshold, target_accuracy=_target_accuracy(group), params=int(group.params.median()),
-                   resamples=resamples if len(seeds) > 1 else 0)
+                   and window.value > max_trained, chance_accuracy=chance, threshold_fraction=fraction,
+                   threshold=threshold, target_accuracy=group.target_accuracy.max(),
+                   params=int(group.params.median()), resamples=resamples if len(seeds) > 1 else 0)
         if len(seeds) > 1:
             low, high = confidence_interval(bootstrap_windows(distances, per_seed, threshold, resamples, seed),
                                             distances)
@@ -166,9 +179,6 @@ def window_table(table: pd.DataFrame, fraction: float = DEFAULT_FRACTION, resamp
             row.update(window_low=np.nan, window_low_censored="", window_high=np.nan, window_high_censored="",
                        ci_text="undefined (n_seeds=1)")
         rows.append(row)
-    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-
-
-def _target_accuracy(group: pd.DataFrame) -> float | None:
-    values = group.target_accuracy.dropna().unique() if "target_accuracy" in group else []
-    return float(max(values)) if len(values) else None
+    windows = pd.DataFrame(rows, columns=[c for c in WINDOW_COLUMNS if c not in trust.JUDGED])
+    judged = trust.judge(windows, trust.heldout_gaps(table), trust.rising_table(history))
+    return judged[WINDOW_COLUMNS]

@@ -49,3 +49,33 @@ def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_
     """One tiny real run in out_root/run; returns its Record."""
     cfg = compose_config([*TINY_TRAIN, f"out_root={out_root}", *overrides])
     return execute(cfg, out_root / "run", model_name, task_name, multirun=True).record
+
+
+# Fixtures for tests that should not import from this file.
+
+
+@pytest.fixture
+def tiny_run():
+    """``execute_tiny``: tiny_run(overrides, out_root, model_name, task_name) -> the run's Record."""
+    return execute_tiny
+
+
+@pytest.fixture
+def script():
+    """``run_script``: script(args) runs a repository script in a fresh interpreter, one thread, output captured."""
+    return run_script
+
+
+@pytest.fixture
+def tiny_train() -> list[str]:
+    """The tiny training overrides (TINY_TRAIN), as a fresh list."""
+    return list(TINY_TRAIN)
+
+
+@pytest.fixture
+def synthetic_sweep(tmp_path) -> Path:
+    """A directory of synthetic new-schema records (tests/synthetic_runs.py write_small_sweep, two seeds)."""
+    from synthetic_runs import write_small_sweep
+
+    write_small_sweep(tmp_path / "sweep")
+    return tmp_path / "sweep"

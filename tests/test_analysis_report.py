@@ -1,28 +1,23 @@
-"""report.md from stored results: every section, partial sweeps, failures, unreadable files, an empty directory."""
+"""report.md from stored results: every section, partial sweeps, failures, unreadable files, an empty directory,
+runs still training, and verdicts in the findings."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from synthetic_runs import CHANCE, record, write, write_per_distance
+from synthetic_runs import CHANCE, record, write, write_per_distance, write_small_sweep
 
-from analysis import report
+from analysis import report, sections
+from harness.record import MetricsLog
 
 SECTIONS = ["## What was found", "## Effective context window", "## Accuracy against distance",
-            "## Training dynamics", "## Attention maps", "## Cost scaling", "## Runs", "## Settings"]
-CURVES = {"attention": [1.0, 1.0, 1.0, 1.0], "gru": [1.0, 1.0, 0.5, CHANCE], "lstm": [1.0, 0.95, 0.6, CHANCE]}
+            "## Held-out distances", "## Steps to learn", "## Training dynamics", "## Attention maps",
+            "## Cost scaling", "## Runs", "## Settings"]
 
 
 def small_sweep(directory, seeds=(0, 1)) -> list:
-    """nback per distance for three models and two seeds, plus a mixed-protocol recall run with extrapolation."""
-    run_dirs = []
-    for model, curve in CURVES.items():
-        for seed in seeds:
-            run_dirs += write_per_distance(directory, model, "nback", seed, dict(zip([2, 4, 8, 16], curve)))
-        run_dirs.append(write(directory, record(model, "recall", 0, dict(zip([2, 4, 8, 16], curve)), protocol="mixed",
-                                                trained={2, 4})))
-    return run_dirs
+    return write_small_sweep(directory, seeds)
 
 
 def build(directory, capsys) -> tuple[int, str, str]:
@@ -42,11 +37,14 @@ def test_report_has_every_section_states_the_budget_and_regenerates_identically(
     assert "at most 400 steps x 32 sequences, early stop at 0.99" in found  # the budget beside every conclusion
     assert "attention ≥ 16" in found and "gru 4." in found and "for the stated training budget only" in found
     assert "beyond the largest trained distance 4 (extrapolation)" in found  # recall, mixed, trained on 2 and 4
-    assert "No sweep manifest" in text and "python -m analysis.attention" in text and "analysis.cost" in text
-    for name in ["accuracy_vs_distance", "effective_window", "training_dynamics_nback", "training_dynamics_recall"]:
+    assert "No sweep manifest" in text and "python -m analysis.attention" in text and "benchmarks.cost" in text
+    assert "## Live" not in text  # nothing is training
+    for name in ["accuracy_vs_distance", "effective_window", "training_dynamics_nback", "training_dynamics_recall",
+                 "steps_to_learn"]:
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / f"{name}.pdf").exists()
         assert f"]({name}.png)" in text
-    for table in ["results", "runs", "effective_window", "training_history"]:
+    for table in ["results", "runs", "effective_window", "training_history", "heldout_gaps", "steps_to_learn",
+                  "lr_selection"]:
         assert (tmp_path / f"{table}.csv").exists()
     first = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert build(tmp_path, capsys)[0] == 0
@@ -141,3 +139,51 @@ def test_malformed_manifest_is_ignored_with_a_warning(tmp_path, capsys, content)
     (tmp_path / "sweep.json").write_text(content)
     code, _, err = build(tmp_path, capsys)
     assert code == 0 and "sweep.json" in err and "No sweep manifest" in (tmp_path / "report.md").read_text()
+
+
+def test_findings_print_no_window_for_a_budget_bound_cell_and_name_an_offset_shortcut(tmp_path, capsys):
+    write_per_distance(tmp_path, "gru", "nback", 0, {2: 1.0, 4: 0.95, 8: 0.5}, shape="rising", max_steps=1200)
+    for seed in (0, 1):
+        write(tmp_path, record("lstm", "nback", seed, {2: 1.0, 3: CHANCE, 4: 1.0}, protocol="mixed", heldout={3}))
+    assert build(tmp_path, capsys)[0] == 0
+    text = (tmp_path / "report.md").read_text()
+    found = text.split("## What was found")[1].split("## ")[0]
+    assert "gru budget-bound (still rising at 1200 steps)." in found and "CI" not in found.split("gru")[1]
+    assert "lstm offset shortcut (held-out d=3: 0.12 against 1.00 from trained 2 and 4)" in found
+    assert "| nback | mixed | lstm | 3 | 0.125 | 2, 4 | 1.000 | -0.875 |" in text  # the held-out table
+    assert "| gru | 1,000 | 1 | budget-bound (still rising at 1200 steps) | budget bound |  |" in text  # no CI
+
+
+def running_run(directory, name="gru_nback_running"):
+    run_dir = directory / name
+    run_dir.mkdir(parents=True)
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    for step, loss, accuracy in ((50, 2.0, 0.2), (100, 1.2, 0.6)):
+        metrics.write(step=step, loss=loss, lr=1e-3, elapsed_s=1.0, val_accuracy={"4": accuracy, "8": 0.125})
+    metrics.close()
+    return run_dir
+
+
+def test_a_sweep_still_running_shows_its_live_curves(tmp_path, capsys):
+    small_sweep(tmp_path, seeds=(0,))
+    running_run(tmp_path)
+    assert build(tmp_path, capsys)[0] == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "1 run(s) are in progress" in text and "## Live" in text and "**In progress.**" in text
+    assert "](live.png)" in text and (tmp_path / "live.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| gru_nback_running | 100 | 0.600 | 0.125 | 1.200 |" in text
+
+
+def test_live_curves_are_drawn_before_any_run_has_finished(tmp_path, capsys):
+    running_run(tmp_path)
+    code, _, err = build(tmp_path, capsys)
+    assert code == 1 and "no result.json" in err  # no result yet: still exit 1, as before
+    text = (tmp_path / "report.md").read_text()
+    assert "No results" in text and "## Live" in text and (tmp_path / "live.png").exists()
+
+
+def test_a_new_section_is_one_function_and_one_list_entry(tmp_path, capsys, monkeypatch):
+    small_sweep(tmp_path, seeds=(0,))
+    monkeypatch.setattr(report, "SECTIONS", [*sections.SECTIONS, lambda r: f"## Extra\n\n{len(r.windows)} windows"])
+    build(tmp_path, capsys)
+    assert (tmp_path / "report.md").read_text().endswith("## Extra\n\n6 windows\n")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from synthetic_runs import CHANCE, record, write, write_per_distance
 
+import analysis
 from analysis import report
-from analysis.records import load_table
-from analysis.window import ThresholdError, effective_window, threshold_for, window_table
+from analysis.window import ThresholdError, deciding_distance, effective_window, threshold_for, window_table
 
 DISTANCES = [1, 2, 4, 8, 16, 32]
 THRESHOLD = CHANCE + 0.9 * (1 - CHANCE)  # 0.9125
@@ -50,6 +50,16 @@ def test_window_ends_at_the_first_drop_even_if_the_curve_recovers():
     assert effective_window(DISTANCES, curve, THRESHOLD).value == pytest.approx(expected)
 
 
+def test_the_deciding_distance_is_the_first_below_the_threshold():
+    assert deciding_distance(DISTANCES, [1.0, 1.0, 0.5, 1.0, 1.0, 1.0], THRESHOLD) == 4
+    assert np.isnan(deciding_distance(DISTANCES, [1.0] * 6, THRESHOLD))
+
+
+def windows_of(directory, **options):
+    results = analysis.load(directory)
+    return window_table(results.table, results.history, **options)
+
+
 def test_censored_windows_say_so():
     never_drops = effective_window(DISTANCES, [1.0] * 6, THRESHOLD)
     assert (never_drops.censored, never_drops.value, never_drops.text) == ("above", 32.0, "≥ 32")
@@ -62,7 +72,7 @@ def test_window_table_from_result_files_uses_the_mean_over_seeds_and_ignores_fai
     write_per_distance(tmp_path, "gru", "nback", 1, dict(zip(DISTANCES, [1.0, 1.0, 1.0, 0.8, CHANCE, CHANCE])))
     write(tmp_path, record("gru", "nback", 2, {16: 0.0}, status="failed"))  # a failure is not an accuracy of 0
     write_per_distance(tmp_path, "attention", "nback", 0, dict(zip(DISTANCES, [1.0] * 6)))
-    windows = window_table(load_table(tmp_path)).set_index("model")
+    windows = windows_of(tmp_path).set_index("model")
     # the mean curve is 1, 1, 1, 0.9, chance, chance: below the threshold already at 8
     expected = 2 ** (2 + (1.0 - THRESHOLD) / (1.0 - 0.9))
     assert windows.loc["gru", "window"] == pytest.approx(expected)
@@ -70,6 +80,7 @@ def test_window_table_from_result_files_uses_the_mean_over_seeds_and_ignores_fai
     assert windows.loc["attention", "window_text"] == "≥ 32" and windows.loc["attention", "censored"] == "above"
     assert windows.loc["attention", "ci_text"] == "undefined (n_seeds=1)"
     assert np.isnan(windows.loc["attention", "window_low"])
+    assert windows.loc["gru", "verdict"] == "measured" and windows.loc["attention", "verdict"] == "at_least"
 
 
 def noisy_seeds(directory, seeds: int, rng) -> None:
@@ -82,7 +93,7 @@ def noisy_seeds(directory, seeds: int, rng) -> None:
 
 
 def ci_width(directory) -> float:
-    row = window_table(load_table(directory)).iloc[0]
+    row = windows_of(directory).iloc[0]
     assert row.window_low_censored == "none" and row.window_high_censored == "none"
     assert row.window_low <= row.window <= row.window_high
     return math.log2(row.window_high) - math.log2(row.window_low)
@@ -115,5 +126,5 @@ def test_report_refuses_a_threshold_outside_chance_to_one(tmp_path, capsys):
 def test_runs_with_different_budgets_are_never_pooled(tmp_path):
     write_per_distance(tmp_path, "gru", "nback", 0, {2: 1.0, 4: 1.0, 8: CHANCE}, max_steps=400)
     write_per_distance(tmp_path, "gru", "nback", 0, {2: 1.0, 4: 1.0, 8: 1.0}, max_steps=20000)
-    windows = window_table(load_table(tmp_path)).set_index("max_steps")
+    windows = windows_of(tmp_path).set_index("max_steps")
     assert windows.loc[400, "censored"] == "none" and windows.loc[20000, "window_text"] == "≥ 8"

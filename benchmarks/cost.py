@@ -1,10 +1,11 @@
 """The price of attention's unlimited window: time of one training step and peak memory against sequence length.
 
-    python -m analysis.cost --out outputs/cost
-    python -m analysis.cost --out outputs/quick --lengths 64,128,256 --models attention,gru --budget-seconds 60
+    python -m benchmarks.cost --out outputs/cost
+    python -m benchmarks.cost --out outputs/quick --lengths 64,128,256 --models attention,gru --budget-seconds 60
 
-Each model is built from its conf/model/*.yaml (default sizes, matched to about 0.1 M parameters) on n-back at
-distance 1 with seq_len = L, and one training step is exactly run.TrainingStep: a fresh batch, forward, loss,
+Each model is built by harness.config.build from its conf/model/*.yaml (default sizes, matched to about 0.1 M
+parameters) on n-back at distance 1 with seq_len = L, and one training step is exactly harness.train.TrainingStep,
+the object runs train with: a fresh batch, forward, loss,
 backward, gradient clipping and an AdamW step. Per (model, L): one warm-up step, which is also the memory
 measurement, then the median time of --repeats steps. ``attention_explicit`` is the same attention model on
 its explicit path (the six steps of the seed note, materialising the (L, L) weights) instead of the fused
@@ -37,24 +38,26 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-import run  # noqa: E402
-from analysis.plots import MEMORY_MEANING, model_palette, save  # noqa: E402
-from tasks.nback import NBack  # noqa: E402
+from analysis.plots import log2_axis, model_palette, save  # noqa: E402
+from harness.config import REPO_ROOT, ConfigError, build, resolve_device  # noqa: E402
+from harness.train import TrainingStep  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+MEMORY_MEANING = {  # memory_kind, in words (cost.csv carries it as memory_meaning, which the report prints)
+    "cuda_max_allocated": "peak allocated by the CUDA allocator (torch.cuda.max_memory_allocated)",
+    "cpu_saved_for_backward+params+grads+adamw": "tensors saved for backward + parameters, gradients and AdamW "
+                                                 "state; CPU has no allocator peak"}
 DEFAULT_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096]
 DEFAULT_MODELS = ["attention", "attention_explicit", "gru", "lstm"]
 COST_COLUMNS = ["model", "config", "path", "params", "seq_len", "batch_size", "status", "reason", "step_time_s",
-                "step_time_min_s", "repeats", "tokens_per_s", "memory_bytes", "memory_kind", "state_bytes", "device",
-                "device_name",
-                "torch_threads", "torch_version"]
+                "step_time_min_s", "repeats", "tokens_per_s", "memory_bytes", "memory_kind", "memory_meaning",
+                "state_bytes", "device", "device_name", "torch_threads", "torch_version"]
 SLOPE_COLUMNS = ["model", "metric", "slope", "lengths", "n_points"]
 CPU_TRANSIENT_FACTOR = 4  # on CPU, temporaries of the forward pass come on top of saved tensors; guard with margin
 
@@ -69,9 +72,9 @@ class CostError(ValueError):
 def model_config(name: str):
     """conf/model/<name>.yaml; ``<name>_explicit`` is that model on its explicit attention path."""
     base, explicit = (name[: -len("_explicit")], True) if name.endswith("_explicit") else (name, False)
-    path = REPO / "conf" / "model" / f"{base}.yaml"
+    path = REPO_ROOT / "conf" / "model" / f"{base}.yaml"
     if not path.is_file():
-        allowed = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
+        allowed = sorted(p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml"))
         raise CostError(f"--models: {name!r}: no such model; allowed are {', '.join(allowed)} "
                         "(and <attention model>_explicit)")
     config = OmegaConf.load(path)
@@ -82,11 +85,15 @@ def model_config(name: str):
     return base, config
 
 
-def train_settings(batch_size: int) -> run.TrainSettings:
-    """conf/train/default.yaml with the given batch size and a schedule long enough to stay at full lr."""
-    config = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "train" / "default.yaml"))
-    config.update(batch_size=batch_size, steps=10 ** 9, warmup_steps=0)
-    return run.TrainSettings(**config)
+def built(name: str, seq_len: int, batch_size: int):
+    """Task, model, train settings and plan from conf/ through harness.config.build: n-back at distance 1, and a
+    schedule long enough to stay at full lr."""
+    base, config = model_config(name)
+    overrides = [f"model={base}", "task=nback", "task.distances=1", f"task.seq_len={seq_len}",
+                 f"train.batch_size={batch_size}", "train.steps=1000000000", "train.warmup_steps=0", "seed=0"]
+    overrides += ["model.path=explicit"] if config.get("path") == "explicit" else []
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        return build(compose(config_name="config", overrides=overrides))
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -124,11 +131,9 @@ def state_bytes(model, optimizer) -> int:
 def measure(name: str, seq_len: int, batch_size: int, repeats: int, device: torch.device) -> dict:
     """Time and memory of one training step of model ``name`` at sequence length ``seq_len``."""
     base, config = model_config(name)
-    task = NBack(distances=1, seq_len=seq_len)
-    torch.manual_seed(0)
-    model = instantiate(config, vocab_size=task.vocab_size, num_classes=task.num_classes, max_len=seq_len,
-                        _convert_="all").to(device).train()
-    step = run.TrainingStep(task, model, train_settings(batch_size), seed=0, device=device)
+    setup = built(name, seq_len, batch_size)
+    model = setup.model.to(device).train()
+    step = TrainingStep(setup.task, model, setup.train, setup.plan, seed=0, device=device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -150,7 +155,8 @@ def measure(name: str, seq_len: int, batch_size: int, repeats: int, device: torc
             "status": "measured", "reason": None, "step_time_s": statistics.median(times),
             "step_time_min_s": min(times), "repeats": repeats,
             "tokens_per_s": batch_size * seq_len / statistics.median(times), "memory_bytes": memory,
-            "memory_kind": kind, "state_bytes": state_bytes(model, step.optimizer)}
+            "memory_kind": kind, "memory_meaning": MEMORY_MEANING[kind],
+            "state_bytes": state_bytes(model, step.optimizer)}
 
 
 def extrapolate(points: list[tuple[int, float]], length: int, default_slope: float = 2.0) -> float:
@@ -235,41 +241,42 @@ def fit_slopes(cost: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- figure
 
 
-def cost_plot(cost: pd.DataFrame, slopes: pd.DataFrame, stem: Path) -> list[Path]:
-    """Time per step and memory against sequence length, log-log, one line per model, its fitted slope in the
-    legend, with slope-1 and slope-2 guides."""
+def cost_plot(cost: pd.DataFrame, slopes: pd.DataFrame):
+    """Time per step and memory against sequence length, log-log, one panel each, one line per model (colour: its
+    conf/model, dashed: the explicit attention path) named with its fitted slopes, slope-1 and slope-2 guides in
+    grey."""
     measured = cost[cost.status == "measured"]
-    palette = model_palette(measured.config.unique())
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (metric, column, scale, label) in zip(axes, [
-            ("time", "step_time_s", 1e3, "time of one training step (ms)"),
-            ("memory", "memory_bytes", 2.0 ** -20, "memory of one training step (MiB)")]):
-        for model, group in measured.groupby("model", sort=False):
-            slope = slopes[(slopes.model == model) & (slopes.metric == metric)].slope
-            text = f"{model} (slope {slope.iloc[0]:.2f})" if len(slope) and pd.notna(slope.iloc[0]) else model
-            ax.plot(group.seq_len, group[column] * scale, marker="o", color=palette[group.config.iloc[0]],
-                    linestyle="--" if group.path.iloc[0] == "explicit" else "-", label=text)
-        low, high = measured.seq_len.min(), measured.seq_len.max()
-        anchor = (measured[measured.seq_len == low][column] * scale).median()
+    fitted = slopes.pivot_table(index="model", columns="metric", values="slope")
+    label = {m: f"{m} (slope time {fitted.loc[m].get('time', np.nan):.2f}, memory "
+                f"{fitted.loc[m].get('memory', np.nan):.2f})" if m in fitted.index else m for m in measured.model}
+    colour = model_palette(measured.config)
+    measured = measured.assign(label=measured.model.map(label))
+    long = pd.concat([measured.assign(metric="time of one training step (ms)", value=measured.step_time_s * 1e3),
+                      measured.assign(metric="memory of one training step (MiB)",
+                                      value=measured.memory_bytes * 2.0 ** -20)])
+    grid = sns.relplot(data=long, kind="line", x="seq_len", y="value", hue="label", style="path", marker="o",
+                       palette={label[m]: colour[c] for m, c in zip(measured.model, measured.config)}, col="metric",
+                       height=3.6, aspect=1.2, facet_kws={"sharey": False})
+    low, high = measured.seq_len.min(), measured.seq_len.max()
+    for metric, ax in grid.axes_dict.items():
+        lines = long[long.metric == metric]
+        anchor = lines[lines.seq_len == low].value.median()
         for power, style in ((1, (0, (1, 3))), (2, (0, (4, 4)))):
-            ax.plot([low, high], [anchor, anchor * (high / low) ** power], color="grey", linestyle=style,
-                    linewidth=0.8, label=f"slope {power} guide")
-        ax.set_xscale("log", base=2)
+            ax.plot([low, high], [anchor, anchor * (high / low) ** power], color="grey", linestyle=style, lw=0.8)
+        log2_axis(ax)
         ax.set_yscale("log")
-        ax.set_xlabel("sequence length L")
-        ax.set_ylabel(label, fontsize=8)
-        ax.legend(fontsize=7)
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels("sequence length L", "")
     first = cost.iloc[0]
     skipped = int((cost.status == "skipped").sum())
     params = ", ".join(f"{m} {p / 1e3:.0f}k" for m, p in measured.groupby("model", sort=False).params.median().items())
-    figure.suptitle(f"Cost of one training step (run.TrainingStep, batch {int(first.batch_size)}, AdamW) on "
-                    f"{first.device_name or first.device}, {first.torch_threads} thread(s); params: {params}\n"
-                    f"time: median of {int(measured.repeats.max())} steps; memory: "
-                    f"{MEMORY_MEANING[measured.memory_kind.iloc[0]]}\nslopes fitted over the longest half of the "
-                    f"lengths measured; {skipped} (model, length) skipped for the time or memory budget (cost.csv)",
-                    fontsize=8)
-    figure.tight_layout()
-    return save(figure, stem)
+    grid.figure.suptitle(f"Cost of one training step (harness.train.TrainingStep, batch {int(first.batch_size)}, "
+                         f"AdamW) on {first.device_name or first.device}, {first.torch_threads} thread(s); params: "
+                         f"{params}\ntime: median of {int(measured.repeats.max())} steps; memory: "
+                         f"{MEMORY_MEANING[measured.memory_kind.iloc[0]]}\nslopes fitted over the longest half of the "
+                         f"lengths measured; grey: slope 1 (dotted) and 2 (dashed); {skipped} (model, length) skipped "
+                         "for the time or memory budget (cost.csv)", fontsize=8, y=1.12)
+    return grid
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -299,7 +306,7 @@ def memory_limit_bytes(requested: float | None, device: torch.device) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.cost",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cost",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="directory for cost.csv, cost_slopes.csv, cost.png")
     parser.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)),
@@ -327,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                               ("--repeats", args.repeats), ("--threads", args.threads or 1)):
             if value <= 0:
                 raise CostError(f"{option}={value}: must be positive")
-        device = run.resolve_device(args.device)
-    except (CostError, run.ConfigError) as error:
+        device = resolve_device(args.device)
+    except (CostError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.threads:
@@ -344,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"cost: {args.out / 'cost.csv'}\nslopes: {args.out / 'cost_slopes.csv'}")
     if (cost.status == "measured").any():
-        print(f"figure: {cost_plot(cost, slopes, args.out / 'cost')[0]}")
+        print(f"figure: {save(cost_plot(cost, slopes), args.out / 'cost')[0]}")
     return 0
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""analysis.cost on tiny lengths: real training steps, tidy CSVs, a figure, and the time budget's skips."""
+"""benchmarks.cost on tiny lengths: real training steps, tidy CSVs, a figure, and the time budget's skips."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis import cost
+from benchmarks import cost
 
 
 def test_cost_script_measures_tiny_lengths_and_writes_tidy_outputs(tmp_path, capsys):
@@ -18,6 +18,7 @@ def test_cost_script_measures_tiny_lengths_and_writes_tidy_outputs(tmp_path, cap
     assert len(table) == 9 and (table.status == "measured").all()
     assert (table.step_time_s > 0).all() and (table.memory_bytes > 0).all()
     assert set(table.memory_kind) == {"cpu_saved_for_backward+params+grads+adamw"}
+    assert set(table.memory_meaning) == {cost.MEMORY_MEANING["cpu_saved_for_backward+params+grads+adamw"]}
     assert table.groupby("model").params.nunique().eq(1).all()  # the model does not grow with L
     for model, group in table.groupby("model"):
         assert group.sort_values("seq_len").memory_bytes.is_monotonic_increasing, model

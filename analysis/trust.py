@@ -1,0 +1,108 @@
+"""When can a window be claimed? Two checks turn each effective window into a verdict.
+
+- ``offset_shortcut``: a held-out distance h (inside the training range, never trained on; DistanceScore.heldout)
+  at or below the window scores below its trained neighbours by more than noise. With lo and hi the nearest
+  trained distances below and above h, t = (log2 h - log2 lo) / (log2 hi - log2 lo), and mean accuracies over
+  seeds a(.):
+      gap   = a(h) - [(1 - t) a(lo) + t a(hi)]          (linear interpolation in log2 distance)
+      noise = sqrt(se(h)^2 + (1 - t)^2 se(lo)^2 + t^2 se(hi)^2)
+  with se = harness.trend.standard_error of each mean, n summed over seeds. A shortcut when gap < -2 noise: the
+  model answers the offsets it was trained on, not the task's rule, so its window is no window.
+- ``budget_bound``: the deciding distance is the first curve distance whose mean accuracy is below the threshold
+  (the one that ends the window; for "< d", the smallest). If, in any seed's run that the step cap stopped
+  (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and not
+  yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
+  claimed. A run that stopped itself (target reached, or settled) was not cut short by the budget.
+- otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
+  threshold at the longest distance measured: the window is at least that).
+
+Precedence: offset_shortcut, then budget_bound, then measured / at_least. Held-out distances are not points of
+the window's curve; they serve this check only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.records import CELL
+from harness.trend import has_settled, standard_error
+
+KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
+GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
+RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising"]
+VERDICTS = ("offset_shortcut", "budget_bound", "measured", "at_least")
+JUDGED = ["verdict", "claim", "rising_seeds", "steps_run"]  # the columns judge() adds
+RISING_TEXT = "still rising when training stopped"
+
+
+def rising_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, distance): was the run stopped by the cap while its validation history at that distance was still
+    rising (not settled by harness.trend: rising, and below the target)?"""
+    rows = []
+    for (run_dir, distance), points in history.sort_values("step").groupby(["run_dir", "distance"], sort=True):
+        first = points.iloc[0]
+        rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": distance,
+                     "steps": first.steps, "stop_reason": first.stop_reason,
+                     "rising": first.stop_reason == "cap" and not has_settled(
+                         points.step.tolist(), points.accuracy.tolist(), points.n.tolist(), first.target_accuracy)})
+    return pd.DataFrame(rows, columns=RISING_COLUMNS)
+
+
+def heldout_gaps(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and held-out distance: its accuracy against the interpolation of its trained neighbours."""
+    finished = table[(table.status == "finished") & table.accuracy.notna()]
+    means = finished.groupby(KEYS + ["distance", "trained", "heldout"]).agg(accuracy=("accuracy", "mean"),
+                                                                           n=("n", "sum")).reset_index()
+    rows = []
+    for key, cell in means.groupby(KEYS, sort=True):
+        trained = cell[cell.trained.astype(bool)].set_index("distance").sort_index()
+        for h in cell[cell.heldout.astype(bool)].itertuples():
+            below, above = trained[trained.index < h.distance], trained[trained.index > h.distance]
+            if below.empty or above.empty:
+                continue
+            lo, hi = below.iloc[-1], above.iloc[0]
+            t = (math.log2(h.distance) - math.log2(lo.name)) / (math.log2(hi.name) - math.log2(lo.name))
+            interpolated = (1 - t) * lo.accuracy + t * hi.accuracy
+            noise = math.sqrt(standard_error(h.accuracy, h.n) ** 2 + ((1 - t) * standard_error(lo.accuracy, lo.n)) ** 2
+                              + (t * standard_error(hi.accuracy, hi.n)) ** 2)
+            gap = h.accuracy - interpolated
+            rows.append({**dict(zip(KEYS, key)), "distance": h.distance, "accuracy": h.accuracy, "n": h.n,
+                         "below": lo.name, "above": hi.name, "trained_accuracy": interpolated, "gap": gap,
+                         "noise": noise, "shortcut": gap < -2 * noise})
+    return pd.DataFrame(rows, columns=GAP_COLUMNS)
+
+
+def judge(windows: pd.DataFrame, gaps: pd.DataFrame, rising: pd.DataFrame) -> pd.DataFrame:
+    """``windows`` with verdict, claim (the text a report may print), rising_seeds and steps_run."""
+    rows = []
+    for window in windows.itertuples(index=False):
+        key = tuple(getattr(window, k) for k in KEYS)
+        cell_gaps = gaps[of_cell(gaps, key) & gaps.shortcut.astype(bool) & (gaps.distance <= window.window)]
+        cell_rising = rising[of_cell(rising, key) & (rising.distance == window.deciding_distance)
+                             & rising.rising.astype(bool)]
+        if len(cell_gaps):
+            first = cell_gaps.sort_values("distance").iloc[0]  # the shortest distance that fails the check
+            verdict = "offset_shortcut"
+            claim = (f"offset shortcut (held-out d={first.distance:.0f}: {first.accuracy:.2f} against "
+                     f"{first.trained_accuracy:.2f} from trained {first.below:.0f} and {first.above:.0f})")
+        elif len(cell_rising):
+            verdict = "budget_bound"
+            claim = f"budget-bound (still rising at {cell_rising.steps.max():.0f} steps)"
+        else:
+            verdict = "at_least" if window.censored == "above" else "measured"
+            claim = window.window_text
+        rows.append({"verdict": verdict, "claim": claim,
+                     "rising_seeds": " ".join(str(int(s)) for s in sorted(cell_rising.seed.unique())),
+                     "steps_run": cell_rising.steps.max() if len(cell_rising) else np.nan})
+    return windows.assign(**pd.DataFrame(rows, index=windows.index, columns=JUDGED))
+
+
+def of_cell(frame: pd.DataFrame, key: tuple) -> pd.Series:
+    """Rows of ``frame`` whose KEYS equal ``key``."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in zip(KEYS, key):
+        mask &= frame[column] == value
+    return mask

@@ -1,0 +1,108 @@
+"""Verdicts on synthetic records whose right answer is known: settled, still rising, noisy but flat, stopped at the
+target, and a model that memorised its training offsets."""
+
+from __future__ import annotations
+
+import pytest
+from synthetic_runs import CHANCE, record, write, write_per_distance
+
+import analysis
+from analysis.trust import heldout_gaps, rising_table
+from analysis.window import window_table
+
+CURVE = {2: 1.0, 4: 1.0, 8: 0.5, 16: CHANCE}  # the window ends between 4 and 8: 8 decides it
+
+
+def verdict_of(directory) -> dict:
+    results = analysis.load(directory)
+    return window_table(results.table, results.history, resamples=50).set_index("model").iloc[0].to_dict()
+
+
+@pytest.mark.parametrize("shape, verdict", [("settled", "measured"), ("flat", "measured"), ("rising", "budget_bound")])
+def test_a_window_is_claimed_only_from_runs_that_stopped_rising(tmp_path, shape, verdict):
+    write_per_distance(tmp_path, "gru", "nback", 0, CURVE, shape=shape)
+    window = verdict_of(tmp_path)
+    assert window["verdict"] == verdict and window["deciding_distance"] == 8
+    if verdict == "budget_bound":
+        assert window["claim"] == "budget-bound (still rising at 400 steps)" and window["rising_seeds"] == "0"
+        assert "." not in window["claim"]  # no window number where none is claimed
+    else:
+        assert window["claim"] == window["window_text"] and window["claim"].startswith("4.")
+
+
+def test_one_rising_seed_is_enough_and_only_the_deciding_distance_counts(tmp_path):
+    write(tmp_path, record("gru", "recall", 0, CURVE, protocol="mixed"))
+    write(tmp_path, record("gru", "recall", 1, CURVE, protocol="mixed",
+                           curves={2: [1.0] * 8, 4: [1.0] * 8, 8: [0.1 * k for k in range(1, 9)], 16: [CHANCE] * 8}))
+    assert verdict_of(tmp_path)["verdict"] == "budget_bound" and verdict_of(tmp_path)["rising_seeds"] == "1"
+    rising_elsewhere = tmp_path / "elsewhere"
+    write(rising_elsewhere, record("gru", "recall", 0, CURVE, protocol="mixed",
+                                   curves={2: [1.0] * 8, 4: [1.0] * 8, 8: [0.5] * 8,
+                                           16: [CHANCE + 0.01 * k for k in range(8)]}))
+    assert verdict_of(rising_elsewhere)["verdict"] == "measured"  # 16 still climbs, but 8 ends the window
+
+
+def test_a_run_that_reached_its_target_was_not_cut_short_by_the_budget(tmp_path):
+    """Stopped at the target after two evaluations: too few for the trend test, which would call it rising; but
+    the budget did not stop it, so its window stands."""
+    write(tmp_path, record("gru", "recall", 0, CURVE, protocol="mixed", stop_reason="target",
+                           curves={d: [CHANCE, a] for d, a in CURVE.items()}))
+    rising = rising_table(analysis.load(tmp_path).history)
+    assert not rising.rising.any()
+    assert verdict_of(tmp_path)["verdict"] == "measured"
+
+
+def test_below_the_smallest_distance_is_measured_when_settled_and_budget_bound_when_rising(tmp_path):
+    flat = {2: 0.5, 4: 0.3}
+    write(tmp_path / "settled", record("lstm", "recall", 0, flat, protocol="mixed"))
+    write(tmp_path / "rising", record("lstm", "recall", 0, flat, protocol="mixed", shape="rising"))
+    settled = verdict_of(tmp_path / "settled")
+    assert (settled["verdict"], settled["claim"], settled["deciding_distance"]) == ("measured", "< 2", 2)
+    assert verdict_of(tmp_path / "rising")["verdict"] == "budget_bound"
+
+
+def test_never_dropping_is_at_least_even_while_rising(tmp_path):
+    write(tmp_path, record("attention", "recall", 0, {2: 1.0, 4: 1.0}, protocol="mixed", shape="rising"))
+    window = verdict_of(tmp_path)
+    assert (window["verdict"], window["claim"]) == ("at_least", "≥ 4")
+    assert not rising_table(analysis.load(tmp_path).history).rising.any()  # at the target: nothing left to rise
+
+
+def memoriser(directory, heldout_accuracy: float, seeds=(0, 1), **options):
+    """Mixed training on 2, 4, 8, 16 with 3, 6 and 11 held out: perfect on the trained offsets."""
+    for seed in seeds:
+        curve = {2: 1.0, 3: heldout_accuracy, 4: 1.0, 6: heldout_accuracy, 8: 1.0, 11: heldout_accuracy, 16: 1.0}
+        write(directory, record("gru", "assoc_recall", seed, curve, protocol="mixed", heldout={3, 6, 11}, **options))
+
+
+def test_a_model_that_memorised_its_training_offsets_has_an_offset_shortcut(tmp_path):
+    memoriser(tmp_path, heldout_accuracy=CHANCE)
+    window = verdict_of(tmp_path)
+    assert window["verdict"] == "offset_shortcut" and window["window_text"] == "≥ 16"  # the curve alone looks perfect
+    assert window["claim"] == "offset shortcut (held-out d=3: 0.12 against 1.00 from trained 2 and 4)"
+    gaps = heldout_gaps(analysis.load(tmp_path).table)
+    assert list(gaps.distance) == [3, 6, 11] and gaps.shortcut.all() and (gaps.n == 2000).all()  # n over seeds
+
+
+def test_precedence_offset_shortcut_before_budget_bound(tmp_path):
+    memoriser(tmp_path, heldout_accuracy=CHANCE, shape="rising")
+    assert verdict_of(tmp_path)["verdict"] == "offset_shortcut"
+
+
+def test_a_held_out_gap_counts_only_beyond_its_binomial_noise(tmp_path):
+    """A held-out 0.98 between trained 1.0s: a gap of -0.02. Over 2 x 100 positions the noise of the gap is about
+    0.012 (within 2 noise); over 2 x 1000 it is about 0.003 (a shortcut)."""
+    memoriser(tmp_path / "few", heldout_accuracy=0.98, n=100)
+    memoriser(tmp_path / "many", heldout_accuracy=0.98, n=1000)
+    assert verdict_of(tmp_path / "few")["verdict"] == "at_least"
+    assert verdict_of(tmp_path / "many")["verdict"] == "offset_shortcut"
+    gaps = heldout_gaps(analysis.load(tmp_path / "few").table)
+    assert gaps.gap.to_numpy() == pytest.approx(-0.02) and gaps.noise.to_numpy() == pytest.approx(0.0116, abs=5e-4)
+
+
+def test_a_held_out_distance_beyond_the_window_does_not_count(tmp_path):
+    curve = {2: 1.0, 3: 1.0, 4: 1.0, 6: CHANCE, 8: CHANCE}
+    write(tmp_path, record("gru", "recall", 0, curve, protocol="mixed", heldout={3, 6}))
+    window = verdict_of(tmp_path)
+    assert window["verdict"] == "measured" and 4 < window["window"] < 8  # 6 lies above the window
+    assert window["max_distance"] == 8 and window["min_distance"] == 2  # held-out points are not on the curve
