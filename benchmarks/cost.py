@@ -46,7 +46,8 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from analysis.plots import log2_axis, model_palette, save  # noqa: E402
-from harness.config import REPO_ROOT, ConfigError, build, resolve_device  # noqa: E402
+from harness.config import REPO_ROOT, ConfigError, build  # noqa: E402
+from harness.runtime import resolve_device  # noqa: E402
 from harness.train import TrainingStep  # noqa: E402
 
 MEMORY_MEANING = {  # memory_kind, in words (cost.csv carries it as memory_meaning, which the report prints)
