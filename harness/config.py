@@ -44,6 +44,7 @@ class TrainConfig:
     heldout: str = MISSING
     steps: int | None = MISSING  # None only to say "no cap", which is refused with a message
     stop_when: str = MISSING
+    min_steps: int = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
     weight_decay: float = MISSING
@@ -77,7 +78,7 @@ def check_train(train: TrainConfig) -> TrainConfig:
                 "grad_clip"):
         if not getattr(train, key) > 0:
             refuse(key, "must be > 0")
-    for key in ("weight_decay", "warmup_steps", "val_sequences", "checkpoint_every"):
+    for key in ("weight_decay", "warmup_steps", "val_sequences", "checkpoint_every", "min_steps"):
         if getattr(train, key) < 0:
             refuse(key, "must be >= 0")
     if not math.isfinite(train.lr):

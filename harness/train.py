@@ -151,14 +151,15 @@ class TrainingStep:
 
 def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig) -> str | None:
     """``target`` once every trained distance's set scores the target on all its scored positions; ``settled``
-    (with stop_when=settled) once every evaluated distance is at the target or no longer rising."""
+    (with stop_when=settled, from step min_steps on) once every evaluated distance is at the target or no longer
+    rising. min_steps guards against the plateau at chance that many runs sit on before they learn."""
     curves: dict[int, list[HistoryPoint]] = {}
     for point in history:
         curves.setdefault(point.distance, []).append(point)
     trained = [d for d in curves if d in set(plan.train)]
     if trained and all(curves[d][-1].accuracy_all >= train.target_accuracy for d in trained):
         return "target"
-    if train.stop_when == "settled" and all(
+    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(
             has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
                         train.target_accuracy) for c in curves.values()):
         return "settled"

@@ -1,57 +1,19 @@
-"""Shared helpers: compose configs the way run.py does, and run the real scripts with tiny settings."""
+"""Fixtures shared by the tests (never imported from: the helpers they wrap live in tests/support.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-
-import harness.config  # noqa: F401  registers the run_hash and repo_root resolvers and the train schema
-from harness.train import execute
-
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-TASK_CONFIGS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
-MODEL_CONFIGS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-
-# Small enough for a quick test, large enough to mean something.
-TINY_TRAIN = ["train=quick", "train.steps=4", "train.eval_every=2", "train.log_every=2", "train.eval_sequences=8",
-              "train.warmup_steps=1", "threads=1"]
+from support import TINY_TRAIN, execute_tiny, run_script
 
 torch.set_num_threads(1)  # tests run one process at a time on a small machine; keep it predictable
-
-
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
-def run_script(args: list[str], cwd: Path = REPO, timeout: int = 300, extra_env: dict | None = None
-               ) -> subprocess.CompletedProcess:
-    """Run a repository script in a fresh interpreter, one torch thread, output captured."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0",
-           **(extra_env or {})}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.fixture
 def outputs(tmp_path) -> Path:
     return tmp_path / "outputs"
-
-
-def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_name="task"):
-    """One tiny real run in out_root/run; returns its Record."""
-    cfg = compose_config([*TINY_TRAIN, f"out_root={out_root}", *overrides])
-    return execute(cfg, out_root / "run", model_name, task_name, multirun=True).record
-
-
-# Fixtures for tests that should not import from this file.
 
 
 @pytest.fixture

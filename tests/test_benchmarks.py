@@ -1,19 +1,39 @@
-"""benchmarks/: the speed benchmark stays runnable at its smallest setting; the soak (slow) lands 200 runs."""
+"""benchmarks/: the speed and checkpoint benchmarks stay runnable at their smallest setting; the soak (slow)\nlands 200 runs."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import MODEL_CONFIGS, run_script
+from support import MODEL_CONFIGS, run_script
+
+
+def smallest_speed_benchmark(tmp_path, *extra) -> str:
+    out = tmp_path / "RESULTS.md"
+    result = run_script(["-m", "benchmarks.speed", "--smallest", "--out", str(out), *extra], timeout=240)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return out.read_text()
 
 
 def test_smallest_benchmark_runs(tmp_path):
-    """Numbers are not asserted (they are noise at this size); the script must run end to end."""
+    """Numbers are not asserted (they are noise at this size); the script must run end to end. The sweep
+    sections start sweeps in subprocesses: the slow test below covers them."""
+    text = smallest_speed_benchmark(tmp_path, "--skip-sweeps")
+    for section in ("Harness vs bare loop", "Attention paths", "Headline cost"):
+        assert section in text
+    for model in MODEL_CONFIGS:
+        assert f"| {model} |" in text
+
+
+@pytest.mark.slow
+def test_smallest_benchmark_runs_with_its_sweeps(tmp_path):
+    assert "Sweep throughput" in smallest_speed_benchmark(tmp_path)
+
+
+def test_smallest_checkpoint_benchmark_runs(tmp_path):
     out = tmp_path / "RESULTS.md"
-    result = run_script(["-m", "benchmarks.speed", "--smallest", "--out", str(out)], timeout=240)
+    result = run_script(["-m", "benchmarks.checkpoint", "--smallest", "--out", str(out)], timeout=240)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     text = out.read_text()
-    for section in ("Harness vs bare loop", "Attention paths", "Sweep throughput", "Headline cost"):
-        assert section in text
+    assert "Checkpoint overhead" in text and "Default `train.checkpoint_every=" in text
     for model in MODEL_CONFIGS:
         assert f"| {model} |" in text
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import MODEL_CONFIGS, run_script
+from support import MODEL_CONFIGS, run_script
 from test_model_contract import make_model
 
 from benchmarks.models import training_flops

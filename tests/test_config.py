@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from conftest import compose_config, run_script
+from support import compose_config, run_script
 
 from harness.config import ConfigError, build, config_hash
 

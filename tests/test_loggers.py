@@ -7,7 +7,7 @@ import sys
 import types
 
 import pytest
-from conftest import TINY_TRAIN, compose_config, execute_tiny, run_script
+from support import TINY_TRAIN, compose_config, execute_tiny, run_script
 
 from harness.config import ConfigError, build_logger
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from conftest import MODEL_CONFIGS, compose_config
 from hydra.utils import instantiate
+from support import MODEL_CONFIGS, compose_config
 
 VOCAB, CLASSES, LENGTH = 12, 8, 24
 

@@ -228,7 +228,7 @@ def test_state_size_linear_attention_includes_the_normaliser():
 
 def test_every_model_states_its_memory():
     """A model YAML without state_size would break every table that reports memory."""
-    from conftest import MODEL_CONFIGS
+    from support import MODEL_CONFIGS
 
     for name in MODEL_CONFIGS:
         assert make_model(name).state_size(24) > 0, name

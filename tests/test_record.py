@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import REPO, TINY_TRAIN, compose_config, execute_tiny, run_script
+from support import REPO, TINY_TRAIN, compose_config, execute_tiny, run_script
 
 from harness import record as records
 from harness.train import execute

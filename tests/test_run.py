@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TINY_TRAIN, run_script
+from support import TINY_TRAIN, run_script
 
 import run
 from harness.record import read

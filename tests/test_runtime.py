@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, compose_config, run_script
+from support import REPO, compose_config, run_script
 
 from harness import record as records
 from harness import runtime

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY_TRAIN, execute_tiny, run_script
+from support import REPO, TINY_TRAIN, execute_tiny, run_script
 
 from harness.record import read, write
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import TASK_CONFIGS
+from support import TASK_CONFIGS
 from test_task_contract import make_task
 
 from tasks.base import IGNORE, TaskConfigError, data_generator

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TASK_CONFIGS, compose_config
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from support import TASK_CONFIGS, compose_config
 
 from tasks.base import IGNORE, NO_DISTANCE, Batch, Task, TaskConfigError, data_generator, random_tokens, require_int
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import MODEL_CONFIGS, REPO, TASK_CONFIGS, TINY_TRAIN, compose_config, execute_tiny
+from support import MODEL_CONFIGS, REPO, TASK_CONFIGS, TINY_TRAIN, compose_config, execute_tiny
 
 from harness import record as records
 from harness import train
@@ -101,6 +101,8 @@ def test_stop_reason_settled_only_when_every_distance_stopped_rising(settled_pla
     assert train.stop_reason(points(4, [1.0] * 8) + points(8, rising), plan, train_cfg) is None
     assert train.stop_reason(points(4, flat) + points(8, flat), plan, dataclasses.replace(
         train_cfg, stop_when="target")) is None, "stop_when=target never stops for settling"
+    assert train.stop_reason(points(4, [1.0] * 8) + points(8, flat), plan, dataclasses.replace(
+        train_cfg, min_steps=900)) is None, "not before min_steps"
 
 
 def test_incidental_positions_block_early_stopping(settled_plan):
