@@ -6,8 +6,9 @@
 
 Each run lands in a directory named after its model, task and a hash of its config, so the same command
 always lands in the same place. A run whose result.json is complete for the same config and the same code is
-skipped on the next invocation (``+force=true`` reruns it). This file is the Hydra entry point only: the
-checks live in harness/config.py, the loop in harness/train.py, the record in harness/record.py.
+skipped on the next invocation (``+force=true`` reruns it). This file is the Hydra entry point and what one
+run does (``execute``); the checks live in harness/config.py, the loop in harness/train.py, the record in
+harness/record.py, checkpoints and locks in harness/runtime.py.
 """
 
 from __future__ import annotations
@@ -18,16 +19,21 @@ import logging
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from harness.config import REPO_ROOT, ConfigError
+from harness import record as records
+from harness import runtime
+from harness.config import REPO_ROOT, ConfigError, build, build_logger, config_hash, explain_composition_error
 from harness.record import Record
-from harness.train import execute
+from harness.train import Diverged, train
 
 log = logging.getLogger("run")
 
@@ -55,6 +61,72 @@ def main(cfg: DictConfig) -> float:
     return record.mean_accuracy()
 
 
+class Execution(NamedTuple):
+    record: Record | None  # None when the run is locked by another process
+    reused: bool  # a stored result for the same config and code stood in for training
+    locked: str | None = None  # who holds the run's lock, when another live process does
+
+
+def describe(model_name: str, task_name: str, plan, seed) -> str:
+    """`gru nback d=8..128 seed=0`: what a log line is about, in a sweep whose lines interleave."""
+    listed = plan.evaluated if len(plan.train) > 1 else plan.train
+    shown = str(listed[0]) if len(listed) == 1 else f"{listed[0]}..{listed[-1]}"
+    return f"{model_name} {task_name} d={shown} seed={seed}"
+
+
+def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, multirun: bool) -> Execution:
+    """One whole run, without Hydra's globals (tests and the sweep launcher call it directly): check, reuse a
+    stored result if config and code are unchanged, else take the run's lock, train (resuming from a
+    checkpoint if there is one), evaluate and write result.json."""
+    run_dir = Path(run_dir)
+    built = build(cfg)  # raises ConfigError before any compute, even for a finished run
+    task, model, train_cfg, plan = built.task, built.model, built.train, built.plan
+    runtime.resolve_device(cfg.device)  # refuses cuda where there is none, before anything else
+    digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
+    label = describe(model_name, task_name, plan, cfg.seed)
+    stored, _ = records.read(run_dir / records.RESULT_FILE)
+    reuse, why = records.reusable(stored, digest, sources)
+    if reuse and not OmegaConf.select(cfg, "force", default=False):
+        log.info(f"skip {run_dir.name} ({label}): {why} (+force=true reruns it)")
+        return Execution(stored, True)
+    if stored is not None and stored.complete:
+        log.info(f"rerun {run_dir.name} ({label}): {why}")
+    logger = build_logger(cfg, run_dir)
+    try:
+        lock = runtime.RunLock(run_dir)
+    except runtime.RunLocked as locked:
+        log.info(f"skip {run_dir.name} ({label}): {locked}")
+        return Execution(None, False, str(locked))
+    claim = runtime.DeviceClaim(cfg.device, runtime.job_number(), run_dir.parent)
+    torch.set_num_threads(runtime.resolve_threads(cfg.threads))
+    tag = {"config_hash": digest, "source_hash": records.combined_hash(sources)}
+    record = records.begin(cfg, run_dir, model_name, task_name, built, digest, sources,
+                           runtime.environment(claim.device))
+    started = time.perf_counter()
+    try:
+        for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; never read as a result
+            stale.unlink()
+        outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
+                        progress=not multirun)
+        if train_cfg.save_model:
+            runtime.save_weights(run_dir, model)
+        record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
+        records.write(record)  # written last: its presence marks the run complete
+        if not train_cfg.keep_checkpoint:
+            (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
+    except Exception as error:  # recorded, never dropped: the sweep goes on
+        reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
+        log.error(f"[{label}] run failed: {reason}")
+        record = record.fail(reason, time.perf_counter() - started)
+        records.write_or_report(record)
+    finally:
+        if logger is not None:
+            logger.close()
+        claim.release()
+        lock.release()
+    return Execution(record, False)
+
+
 def discard_if_empty(run_dir: Path) -> None:
     """Remove the directory Hydra made for a config that was refused, if it holds only Hydra's own files."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
@@ -80,47 +152,6 @@ def progress_line(record: Record, sweep_dir: Path) -> str:
                else f"FAILED ({record.reason})")
     return (f"[{position}] model={record.model} task={record.task} d={shown} seed={record.seed} lr={record.lr:g} "
             f"{outcome} in {record.wall_time_s or 0.0:.1f} s")
-
-
-def explain_composition_error(error: Exception, argv: list[str]) -> str:
-    """One line for a Hydra composition error: the key, the value given, and what is allowed."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
-    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
-        group, _, option = error.missing_cfg_file.rpartition("/")
-        allowed = ", ".join(o for o in error.options or [] if o != "schema") or f"the YAML files in conf/{group}/"
-        return f"{group}={option!r}: no such {group}; allowed are {allowed}"
-    if isinstance(error, OverrideParseException):
-        return f"{error.override}: cannot parse ({str(error).splitlines()[0]}); see Hydra's override grammar"
-    message = str(error)
-    cause = error.__cause__
-    key = getattr(cause, "full_key", None) or (message.split("'")[1] if message.startswith("Could not") else None)
-    if key is None:
-        return message.splitlines()[0]
-    given = next((arg.split("=", 1)[1] for arg in argv if arg.lstrip("+~").split("=", 1)[0] == key), "?")
-    parent, _, leaf = key.rpartition(".")
-    if type(cause).__name__ == "ValidationError":  # the train schema refused a type
-        field_type = type(getattr(cause, "object_type", None) or "")
-        wanted = str(cause).splitlines()[0].rsplit("to ", 1)[-1] if "converted to" in str(cause) else field_type
-        return f"{key}={given!r}: must be of type {wanted.lower()}"
-    allowed = ", ".join(known_keys(parent, argv)) or "(see: python run.py --cfg job)"
-    return f"{key}={given}: unknown key {leaf!r}; allowed are {allowed}"
-
-
-def known_keys(parent: str, argv: list[str]) -> list[str]:
-    """The keys under ``parent`` in the config the user selected (group choices from argv, nothing else)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    groups = {p.name for p in (REPO_ROOT / "conf").iterdir() if p.is_dir()}
-    choices = [arg.split(",")[0] for arg in argv if "=" in arg and arg.split("=", 1)[0] in groups]  # a,b -> a
-    try:
-        with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=choices)
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        return sorted(str(k) for k in node.keys())
-    except Exception:  # the explanation is best effort; the error itself is already reported
-        return []
 
 
 def cli() -> None:

@@ -226,3 +226,44 @@ def build_logger(cfg: DictConfig, run_dir: Path):
     check_keys("logger", node, constructor_keys("logger", node) - {"run_dir", "run_name", "run_config"})
     return instantiate_checked(node, run_dir=str(run_dir), run_name=Path(run_dir).name,
                                run_config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def explain_composition_error(error: Exception, argv: list[str]) -> str:
+    """One line for a Hydra composition error: the key, the value given, and what is allowed."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        group, _, option = error.missing_cfg_file.rpartition("/")
+        allowed = ", ".join(o for o in error.options or [] if o != "schema") or f"the YAML files in conf/{group}/"
+        return f"{group}={option!r}: no such {group}; allowed are {allowed}"
+    if isinstance(error, OverrideParseException):
+        return f"{error.override}: cannot parse ({str(error).splitlines()[0]}); see Hydra's override grammar"
+    message = str(error)
+    cause = error.__cause__
+    key = getattr(cause, "full_key", None) or (message.split("'")[1] if message.startswith("Could not") else None)
+    if key is None:
+        return message.splitlines()[0]
+    given = next((arg.split("=", 1)[1] for arg in argv if arg.lstrip("+~").split("=", 1)[0] == key), "?")
+    parent, _, leaf = key.rpartition(".")
+    if type(cause).__name__ == "ValidationError":  # the train schema refused a type
+        field_type = type(getattr(cause, "object_type", None) or "")
+        wanted = str(cause).splitlines()[0].rsplit("to ", 1)[-1] if "converted to" in str(cause) else field_type
+        return f"{key}={given!r}: must be of type {wanted.lower()}"
+    allowed = ", ".join(known_keys(parent, argv)) or "(see: python run.py --cfg job)"
+    return f"{key}={given}: unknown key {leaf!r}; allowed are {allowed}"
+
+
+def known_keys(parent: str, argv: list[str]) -> list[str]:
+    """The keys under ``parent`` in the config the user selected (group choices from argv, nothing else)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    groups = {p.name for p in (REPO_ROOT / "conf").iterdir() if p.is_dir()}
+    choices = [arg.split(",")[0] for arg in argv if "=" in arg and arg.split("=", 1)[0] in groups]  # a,b -> a
+    try:
+        with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=choices)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        return sorted(str(k) for k in node.keys())
+    except Exception:  # the explanation is best effort; the error itself is already reported
+        return []

@@ -125,6 +125,28 @@ class Record:
         return sum(values) / len(values) if values else float("nan")
 
 
+def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_hash: str, sources: dict[str, str],
+          environment: dict) -> Record:
+    """The record of a run that is starting: what it is, its provenance and where it runs (``built`` is
+    harness.config.build's result; ``environment`` harness.runtime.environment's)."""
+    from omegaconf import OmegaConf
+
+    task, model, train, plan = built.task, built.model, built.train, built.plan
+    commit, dirty = git_state()
+    return Record(
+        schema_version=SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
+        protocol=train.protocol, lr=train.lr, train_distances=plan.train, heldout_distances=plan.heldout,
+        eval_distances=plan.evaluated, chance_accuracy=task.chance_accuracy,
+        memoryless_cross_entropy=getattr(task, "memoryless_cross_entropy", None),
+        params=sum(p.numel() for p in model.parameters()),
+        state_size=model.state_size(task.seq_len) if hasattr(model, "state_size") else None,
+        max_steps=train.steps, batch_size=train.batch_size, seq_len=task.seq_len, stop_when=train.stop_when,
+        target_accuracy=train.target_accuracy, decisions_on="val" if train.val_sequences else "eval",
+        config_hash=config_hash, source_hash=combined_hash(sources), source_files=sources, git_commit=commit,
+        git_dirty=dirty, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), started_at=now(),
+        **environment)
+
+
 RUN_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type in ("str", "int", "float", "bool", "str | None",
                                                                         "int | None", "float | None",
                                                                         "bool | None")]
@@ -153,6 +175,16 @@ def write(record: Record) -> Path:
     path = Path(record.run_dir) / RESULT_FILE
     write_json_atomic(path, dataclasses.asdict(record))
     return path
+
+
+def write_or_report(record: Record) -> None:
+    """Write a failed run's record; if even that fails (a full or read-only disk), say so on stderr: the sweeper
+    then lists the run as failed without a record."""
+    try:
+        write(record)
+    except OSError as error:
+        print(f"run failed and its result could not be written to {record.run_dir}: {record.reason}; {error}",
+              file=sys.stderr)
 
 
 def read(path: Path) -> tuple[Record | None, str | None]:

@@ -9,6 +9,7 @@ one line that says why, and the run starts over.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -184,6 +185,29 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def snapshot(tag: dict, step: int, model, training_step, history, train_seconds: float, resumed: list) -> dict:
+    """Everything a killed run needs to go on exactly as it would have: weights, the optimizer, the data stream
+    and loss accumulators (training_step.state_dict()), the global RNG (dropout), the validation history."""
+    return {**tag, "step": step, "model": model.state_dict(), "training_step": training_step.state_dict(),
+            "rng": torch.get_rng_state(), "history": [dataclasses.asdict(point) for point in history],
+            "train_seconds": train_seconds, "resumed_from": resumed}
+
+
+def restore(state: dict, model, training_step) -> tuple[list[dict], float, list[int]]:
+    """Load a snapshot into the model and the training step; returns (history, train_seconds, resumed_from)."""
+    model.load_state_dict(state["model"])
+    training_step.load_state_dict(state["training_step"])
+    torch.set_rng_state(state["rng"].cpu())
+    return state["history"], state["train_seconds"], [*state["resumed_from"], state["step"]]
+
+
+def save_weights(run_dir: Path, model) -> None:
+    """model.pt, the trained state_dict, written through a temporary file and a rename."""
+    temporary = Path(run_dir) / f".model.pt.{os.getpid()}.tmp"
+    torch.save(model.state_dict(), temporary)
+    os.replace(temporary, Path(run_dir) / "model.pt")
 
 
 def load_checkpoint(run_dir: Path, config_hash: str, source_hash: str, device) -> tuple[dict | None, str | None]:

@@ -1,31 +1,25 @@
 """The training loop, top to bottom: the schedule, evaluation, one training step, training, one whole run.
 
-Fresh samples every step, AdamW with warmup and cosine decay, clipped gradients. Every ``eval_every`` steps
-the model is scored on the validation stream, one fixed set per distance; those scores decide when to stop
-(every trained distance at the target, or with ``stop_when=settled`` every distance settled, see trend.py).
-The test stream is scored once, at the end, and decides nothing.
+Fresh samples every step, AdamW with warmup and cosine decay, clipped gradients. Every ``eval_every`` steps the
+validation sets (one per distance) decide whether to stop; the test sets are scored once, at the end.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from harness import record as records
 from harness import runtime
-from harness.config import TrainConfig, build, build_logger, config_hash
-from harness.record import DistanceScore, HistoryPoint, MetricsLog, Record
+from harness.config import TrainConfig
+from harness.record import DistanceScore, HistoryPoint, MetricsLog
 from harness.trend import has_settled
 from tasks.base import IGNORE, data_generator
 
@@ -180,11 +174,8 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
     if refused:
         log.warning(f"[{label}] {refused}: starting from step 0")
     if state is not None:
-        model.load_state_dict(state["model"])
-        step_once.load_state_dict(state["training_step"])
-        torch.set_rng_state(state["rng"].cpu())  # dropout draws from the global generator
-        history = [HistoryPoint(**point) for point in state["history"]]
-        train_seconds, resumed = state["train_seconds"], [*state["resumed_from"], state["step"]]
+        history, train_seconds, resumed = runtime.restore(state, model, step_once)
+        history = [HistoryPoint(**point) for point in history]
         log.info(f"[{label}] resumed from step {state['step']}")
     first = resumed[-1] + 1 if resumed else 1
     metrics, signals = MetricsLog(run_dir / records.METRICS_FILE, keep_until=first - 1), runtime.PreemptionSignal()
@@ -218,10 +209,8 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
                     break
             if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0):
                 train_seconds += time.perf_counter() - started
-                runtime.save_checkpoint(run_dir, {
-                    **tag, "step": step, "model": model.state_dict(), "training_step": step_once.state_dict(),
-                    "rng": torch.get_rng_state(), "history": [dataclasses.asdict(p) for p in history],
-                    "train_seconds": train_seconds, "resumed_from": resumed})
+                runtime.save_checkpoint(run_dir, runtime.snapshot(tag, step, model, step_once, history,
+                                                                  train_seconds, resumed))
                 started = time.perf_counter()
                 if signals.pending:
                     signals.hand_over()  # submitit requeues the job; the next attempt resumes here
@@ -240,87 +229,3 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
                                      for d, s in test.items()],
             "incidental_accuracy_by_distance": [{"distance": d, "accuracy": a, "n": n}
                                                 for d, (a, n) in sorted(incidental.items())]}
-
-
-class Execution(NamedTuple):
-    record: Record | None  # None when the run is locked by another process
-    reused: bool  # a stored result for the same config and code stood in for training
-    locked: str | None = None  # who holds the run's lock, when another live process does
-
-
-def describe(model_name: str, task_name: str, plan, seed) -> str:
-    """`gru nback d=8..128 seed=0`: what a log line is about, in a sweep whose lines interleave."""
-    listed = plan.evaluated if len(plan.train) > 1 else plan.train
-    shown = str(listed[0]) if len(listed) == 1 else f"{listed[0]}..{listed[-1]}"
-    return f"{model_name} {task_name} d={shown} seed={seed}"
-
-
-def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, multirun: bool) -> Execution:
-    """One whole run, without Hydra's globals (tests and the sweep launcher call it directly): check, reuse a
-    stored result if config and code are unchanged, else take the run's lock, train (resuming from a
-    checkpoint if there is one), evaluate and write result.json."""
-    run_dir = Path(run_dir)
-    built = build(cfg)  # raises ConfigError before any compute, even for a finished run
-    task, model, train_cfg, plan = built.task, built.model, built.train, built.plan
-    runtime.resolve_device(cfg.device)  # refuses cuda where there is none, before anything else
-    digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
-    label = describe(model_name, task_name, plan, cfg.seed)
-    stored, _ = records.read(run_dir / records.RESULT_FILE)
-    reuse, why = records.reusable(stored, digest, sources)
-    if reuse and not OmegaConf.select(cfg, "force", default=False):
-        log.info(f"skip {run_dir.name} ({label}): {why} (+force=true reruns it)")
-        return Execution(stored, True)
-    if stored is not None and stored.complete:
-        log.info(f"rerun {run_dir.name} ({label}): {why}")
-    logger = build_logger(cfg, run_dir)
-    try:
-        lock = runtime.RunLock(run_dir)
-    except runtime.RunLocked as locked:
-        log.info(f"skip {run_dir.name} ({label}): {locked}")
-        return Execution(None, False, str(locked))
-    claim = runtime.DeviceClaim(cfg.device, runtime.job_number(), run_dir.parent)
-    torch.set_num_threads(runtime.resolve_threads(cfg.threads))
-    commit, dirty = records.git_state()
-    tag = {"config_hash": digest, "source_hash": records.combined_hash(sources)}
-    record = Record(
-        schema_version=records.SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
-        protocol=train_cfg.protocol, lr=train_cfg.lr, train_distances=plan.train, heldout_distances=plan.heldout,
-        eval_distances=plan.evaluated, chance_accuracy=task.chance_accuracy,
-        memoryless_cross_entropy=getattr(task, "memoryless_cross_entropy", None),
-        params=sum(p.numel() for p in model.parameters()),
-        state_size=model.state_size(task.seq_len) if hasattr(model, "state_size") else None,
-        max_steps=train_cfg.steps, batch_size=train_cfg.batch_size, seq_len=task.seq_len,
-        stop_when=train_cfg.stop_when, target_accuracy=train_cfg.target_accuracy,
-        decisions_on="val" if train_cfg.val_sequences else "eval", source_files=sources, git_commit=commit,
-        git_dirty=dirty, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True),
-        started_at=records.now(), **tag, **runtime.environment(claim.device))
-    started = time.perf_counter()
-    try:
-        for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; never read as a result
-            stale.unlink()
-        outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
-                        progress=not multirun)
-        if train_cfg.save_model:
-            temporary = run_dir / f".model.pt.{os.getpid()}.tmp"
-            torch.save(model.state_dict(), temporary)
-            os.replace(temporary, run_dir / "model.pt")
-        record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
-        records.write(record)  # written last: its presence marks the run complete
-        if not train_cfg.keep_checkpoint:
-            (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
-    except Exception as error:  # recorded, never dropped: the sweep goes on
-        reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
-        log.error(f"[{label}] run failed: {reason}")
-        record = record.fail(reason, time.perf_counter() - started)
-        try:
-            records.write(record)
-        except OSError as write_error:  # a full or read-only disk: say so; the sweeper lists the run as failed
-            log.error(f"could not write {run_dir / records.RESULT_FILE}: {write_error}")
-            print(f"run failed and its result could not be written to {run_dir}: {reason}; {write_error}",
-                  file=sys.stderr)
-    finally:
-        if logger is not None:
-            logger.close()
-        claim.release()
-        lock.release()
-    return Execution(record, False)

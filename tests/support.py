@@ -13,7 +13,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 import harness.config  # noqa: F401  registers the run_hash and repo_root resolvers and the train schema
-from harness.train import execute
+from run import execute
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"

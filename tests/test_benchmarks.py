@@ -1,4 +1,5 @@
-"""benchmarks/: the speed and checkpoint benchmarks stay runnable at their smallest setting; the soak (slow)\nlands 200 runs."""
+"""benchmarks/: the speed and checkpoint benchmarks stay runnable at their smallest setting; the soak (slow)
+lands 200 runs."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 from support import REPO, TINY_TRAIN, compose_config, execute_tiny, run_script
 
 from harness import record as records
-from harness.train import execute
+from run import execute
 
 
 def test_complete_result_is_skipped_and_force_reruns(outputs):

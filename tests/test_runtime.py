@@ -20,7 +20,7 @@ from support import REPO, compose_config, run_script
 
 from harness import record as records
 from harness import runtime
-from harness.train import execute
+from run import execute
 
 # Long enough to be killed in the middle (a few seconds on one thread), small enough to stay cheap.
 RESUMABLE = ["train=quick", "train.steps=400", "train.eval_every=50", "train.log_every=25", "train.eval_sequences=16",
