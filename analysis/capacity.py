@@ -41,7 +41,6 @@ Everything here is a pure function of the loaded tables (analysis.load); nothing
 from __future__ import annotations
 
 import ast
-import importlib.util
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -63,6 +62,7 @@ from analysis.window import (
     seed_matrix,
     window_table,
 )
+from harness.record import REPO_ROOT
 from harness.trend import MIN_POINTS, WINDOW, Z
 
 REFERENCE_BITS = (1.0, 5.0)  # bits per state number drawn as floors: a binary code, and Collins et al.'s ~5
@@ -89,6 +89,7 @@ class Capacity:
     fits: pd.DataFrame
     growth: pd.DataFrame
     floors: pd.DataFrame
+    unsized: int = 0  # finished runs that recorded no state_size: left out of every table here
 
     @property
     def enough(self) -> bool:
@@ -99,10 +100,11 @@ class Capacity:
 def analyse(results: Results, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES) -> Capacity:
     """Every table of the capacity analysis from one loaded directory."""
     runs = run_info(results)
+    unsized = sum(r.complete for r in results.records) - len(runs)
     table, history = by_variant(results.table, runs), by_variant(results.history, runs)
     if table.empty:
         return Capacity(pd.DataFrame(columns=WINDOW_COLUMNS), pd.DataFrame(columns=FIT_COLUMNS),
-                        pd.DataFrame(columns=GROWTH_COLUMNS), floors(pd.DataFrame(columns=WINDOW_COLUMNS)))
+                        pd.DataFrame(columns=GROWTH_COLUMNS), floors(pd.DataFrame(columns=WINDOW_COLUMNS)), unsized)
     selection = lr_selection(table)
     table, history = at_chosen_lr(table, selection), at_chosen_lr(history, selection)
     windows = window_table(table, history, fraction, resamples).join(cell_info(table, runs), on=KEYS)
@@ -113,7 +115,7 @@ def analyse(results: Results, fraction: float = DEFAULT_FRACTION, resamples: int
     windows = windows.rename(columns={"model": "variant", "family": "model"})
     growth = growth.rename(columns={"model": "variant", "family": "model"})
     return Capacity(windows[WINDOW_COLUMNS].sort_values(SETTING[:2] + ["model", "state_size"]).reset_index(drop=True),
-                    fits, growth[GROWTH_COLUMNS], floors(windows))
+                    fits, growth[GROWTH_COLUMNS], floors(windows), unsized)
 
 
 # ---------------------------------------------------------------------------------------------- variants
@@ -159,9 +161,8 @@ def state_depends_on_length(target: str) -> bool:
     when the class or its state_size cannot be found."""
     module, _, name = target.rpartition(".")
     try:
-        spec = importlib.util.find_spec(module) if module else None
-        tree = ast.parse(open(spec.origin).read()) if spec and spec.origin else None
-    except (ImportError, ValueError, OSError, SyntaxError):
+        tree = ast.parse((REPO_ROOT / f"{module.replace('.', '/')}.py").read_text()) if module else None
+    except (OSError, SyntaxError, ValueError):
         return False
     classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name] if tree else []
     methods = [n for c in classes for n in c.body if isinstance(n, ast.FunctionDef) and n.name == "state_size"]
@@ -318,8 +319,8 @@ def fit_table(windows: pd.DataFrame, table: pd.DataFrame, resamples: int = RESAM
                    sizes_left_out="; ".join(f"{int(s)} ({r})" for s, r in zip(cells.state_size, reasons) if r),
                    **largest_window_bits(cells))
         if cells.state_grows.any():
-            row.update(n_points=0, sizes_used="", note="not fitted: its state_size reads the sequence length (a "
-                       "key-value cache), so its state size measures the length, not a capacity")
+            row.update(n_points=0, sizes_used="", sizes_left_out="", note="not fitted: its state_size reads the "
+                       "sequence length (a key-value cache), so its state size measures the length, not a capacity")
         elif len(used) < 2:
             row["note"] = f"not fitted: {len(used)} size(s) with a measured window, a fit needs 2"
         else:
@@ -424,6 +425,8 @@ def findings(capacity: Capacity) -> list[str]:
         if fit.sizes_left_out and pd.notna(fit.alpha):
             text += f" Left out of the fit: {fit.sizes_left_out}."
         lines.append(text)
+    if capacity.unsized:
+        lines.append(f"{capacity.unsized} finished run(s) recorded no state_size and are left out of this section.")
     return lines
 
 

@@ -412,10 +412,12 @@ def capacity_plot(windows: pd.DataFrame, fits: pd.DataFrame, floors: pd.DataFram
                     "hollow: budget-bound (not fitted)": hollow()})
     grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
     bound = int((frame.verdict == "budget_bound").sum())
+    growing = ", ".join(ordered_models(frame[frame.state_grows.astype(bool)].model))
+    growing = f"; {growing}: state grows with the sequence (key-value cache), not fitted" if growing else ""
     grid.figure.suptitle(f"Effective window against state size (log-log); windows as in the effective-window table, "
                          f"each size its own cell\n{bound} budget-bound cell{'s' * (bound != 1)} drawn hollow and not "
-                         f"fitted; dotted: smallest and largest distance measured\nbudget: {budget_text(frame)}",
-                         fontsize=8, y=1.1)
+                         f"fitted{growing}; dotted: smallest and largest distance measured\nbudget: "
+                         f"{budget_text(frame)}", fontsize=8, y=1.1)
     return grid
 
 
