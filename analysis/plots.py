@@ -361,3 +361,116 @@ def live_plot(live: pd.DataFrame):
     grid.figure.suptitle("Live: runs with a metrics.jsonl and no result.json yet (still training, or interrupted)",
                          fontsize=9, y=1.04)
     return grid
+
+
+# ----------------------------------------------------------------------------------------- capacity
+
+
+def capacity_plot(windows: pd.DataFrame, fits: pd.DataFrame, floors: pd.DataFrame, reference_bits=(1.0, 5.0)):
+    """Effective window against state size, log-log, one panel per task and setting, one colour per model family
+    (analysis.capacity's tables). Filled circles joined per family: measured windows; triangles: censored, at
+    their bound (▲ ≥ the largest distance, ▼ < the smallest); hollow: budget-bound (no window claimed, not
+    fitted); a cross: offset shortcut. Dashed: each fitted family's least-squares line over its fitted sizes.
+    Grey: the task's information floor at each of ``reference_bits`` bits per state number (n-back: d = S·b /
+    log2 K; recall: a vertical line at S = k·log2 K / b). Dotted: the smallest and largest distance measured."""
+    frame, fits = with_setting(windows), with_setting(fits) if len(fits) else fits.assign(panel=[])
+    models, panels = ordered_models(frame.model), panel_order(frame)
+    palette = model_palette(models)
+    grid = sns.FacetGrid(frame, col="panel", col_order=panels, col_wrap=min(3, len(panels)), hue="model",
+                         hue_order=models, palette=palette, height=3.4, aspect=1.25, sharex=False, sharey=False)
+    grid.map_dataframe(draw_capacity)
+    styles = dict(zip(reference_bits, ["-", "-.", ":", "--"]))
+    entries = model_handles(models, palette)
+    for panel, ax in grid.axes_dict.items():
+        subset = frame[frame.panel == panel]
+        low, high = subset.state_size.min() / 1.6, subset.state_size.max() * 1.6
+        for fit in fits[(fits.panel == panel) & fits.alpha.notna()].itertuples(index=False):
+            sizes = np.array([float(s) for s in fit.sizes_used.split()])
+            ax.plot(sizes, 2.0 ** (fit.intercept + fit.alpha * np.log2(sizes)), color=palette[fit.model],
+                    linestyle="--", linewidth=1.8, zorder=5)
+            entries["least-squares fit (fitted sizes)"] = Line2D([], [], color="grey", linestyle="--")
+        floor = floors[floors.task == subset.task.iloc[0]]
+        for bits in reference_bits if len(floor) and floor.kind.iloc[0] != "none" else ():
+            label = f"floor at {bits:g} bit{'s' * (bits != 1)} per state number"
+            if floor.kind.iloc[0] == "per_distance":
+                sizes = np.geomspace(low, high, 50)
+                ax.plot(sizes, sizes * bits / floor.bits_per_symbol.iloc[0], color="grey", linestyle=styles[bits],
+                        linewidth=1)
+            else:
+                ax.axvline(floor.flat_bits.iloc[0] / bits, color="grey", linestyle=styles[bits], linewidth=1)
+            entries[label] = Line2D([], [], color="grey", linestyle=styles[bits])
+        for distance in (subset.min_distance.min(), subset.max_distance.max()):
+            ax.axhline(distance, color="grey", linestyle=":", linewidth=0.7)
+        log2_axis(ax)
+        log2_axis(ax, "y")
+        ax.set_xlim(low, high)
+        ax.set_ylim(subset.min_distance.min() / 1.6, subset.max_distance.max() * 1.6)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("state size S (numbers carried per step)", "effective window (steps back)")
+    entries.update({"≥ largest distance": Line2D([], [], linestyle="", marker="^", color="grey"),
+                    "< smallest distance": Line2D([], [], linestyle="", marker="v", color="grey"),
+                    "hollow: budget-bound (not fitted)": hollow()})
+    grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
+    bound = int((frame.verdict == "budget_bound").sum())
+    growing = ", ".join(ordered_models(frame[frame.state_grows.astype(bool)].model))
+    growing = f"; {growing}: state grows with the sequence (key-value cache), not fitted" if growing else ""
+    grid.figure.suptitle(f"Effective window against state size (log-log); windows as in the effective-window table, "
+                         f"each size its own cell\n{bound} budget-bound cell{'s' * (bound != 1)} drawn hollow and not "
+                         f"fitted{growing}; dotted: smallest and largest distance measured\nbudget: "
+                         f"{budget_text(frame)}", fontsize=8, y=1.1)
+    return grid
+
+
+def draw_capacity(data: pd.DataFrame, color, **_) -> None:
+    """One family's windows against state size on the current axes (FacetGrid.map_dataframe, per panel)."""
+    ax = plt.gca()
+    data = data.sort_values("state_size")
+    claimed = ~data.verdict.isin(["budget_bound", "offset_shortcut"])
+    measured = data[claimed & (data.censored == "none")]
+    ax.plot(measured.state_size, measured.window, color=color, marker="o", markeredgecolor="black",
+            markeredgewidth=0.6, linewidth=0.8, alpha=0.8, zorder=3)
+    for row in data[~claimed | (data.censored != "none")].itertuples(index=False):
+        marker = "X" if row.verdict == "offset_shortcut" else CENSORED_MARKERS[row.censored]
+        budget_bound = row.verdict == "budget_bound"
+        ax.scatter([row.state_size], [row.window], marker=marker, s=50, facecolor="white" if budget_bound else color,
+                   edgecolor=color if budget_bound else "black", linewidth=1, zorder=4)
+
+
+def window_growth_plot(growth: pd.DataFrame, windows: pd.DataFrame, task: str):
+    """One task: the effective window of the mean validation curve at every evaluation step, one panel per model
+    family (and setting), one line per state size (light to dark: small to large), log2 window axis. Triangles:
+    censored at that step. Each size's legend entry says whether it was capacity- or budget-limited."""
+    frame = with_setting(growth[growth.task == task])
+    limited = with_setting(windows[windows.task == task])
+    models, settings = ordered_models(frame.model), setting_order(frame.setting)
+    grid = sns.FacetGrid(frame, row="setting", col="model", row_order=settings, col_order=models, sharex=False,
+                         sharey=False, height=2.9, aspect=1.2)
+    grid.map_dataframe(draw_growth, limited=limited)
+    for ax in grid.axes.flat:
+        if ax.lines:  # FacetGrid drops legends drawn while mapping
+            ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    grid.set_titles("{col_name} · {row_name}" if len(settings) > 1 else "{col_name}", size=9)
+    grid.set_axis_labels("training step", "effective window")
+    grid.figure.suptitle(f"{task}: effective window of the mean validation curve over seeds at each evaluation, "
+                         f"per state size S; ▲ ≥ largest, ▼ < smallest distance\nbudget: {budget_text(frame)}",
+                         fontsize=8, y=1.06)
+    grid.figure.subplots_adjust(wspace=0.9)  # room for each panel's legend of sizes
+    return grid
+
+
+def draw_growth(data: pd.DataFrame, limited: pd.DataFrame, **_) -> None:
+    """One family's window against step, a line per state size, on the current axes."""
+    ax = plt.gca()
+    sizes = sorted(data.state_size.unique())
+    colours = sns.color_palette("viridis_r", len(sizes) + 1)[1:]  # small (light) to large (dark), no pale yellow
+    first = data.iloc[0]
+    kinds = limited[(limited.model == first.model) & (limited.setting == first.setting)]
+    kinds = kinds.drop_duplicates("state_size").set_index("state_size")
+    for size, colour in zip(sizes, colours):
+        series = data[data.state_size == size].sort_values("step")
+        kind = kinds.limited_by.get(size, "")
+        ax.plot(series.step, series.window, color=colour, linewidth=1.2, label=f"S={size:g} {kind.replace('_', ' ')}")
+        for censored, marker in (("above", "^"), ("below", "v")):
+            points = series[series.censored == censored]
+            ax.scatter(points.step, points.window, marker=marker, s=18, color=colour, zorder=3)
+    log2_axis(ax, "y")

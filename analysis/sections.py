@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import plots
+from analysis import capacity, plots
 from analysis.records import CELL
 from analysis.records import relative as rel
 from analysis.steps import steps_to_learn
@@ -237,6 +237,27 @@ def dynamics_section(report: Report) -> str:
     return "\n".join(lines)
 
 
+def capacity_section(report: Report) -> str:
+    """Effective window against state size and against training budget (analysis.capacity)."""
+    found = capacity.analyse(report.results, report.fraction, report.resamples)
+    if not found.enough:
+        return f"## Capacity\n\n{capacity.NOT_ENOUGH}"
+    windows, fits = report.table_csv(found.windows, "capacity_windows"), report.table_csv(found.fits, "capacity_fit")
+    grid = plots.capacity_plot(windows, fits, found.floors, capacity.REFERENCE_BITS)
+    lines = ["## Capacity", "", capacity.reading(report.resamples), "",
+             image(report.figure(grid, "capacity_window_vs_state", "capacity_figure"), "Window against state size"),
+             "", *[f"- {text}" for text in found.floors.text], "",
+             markdown_table(capacity.fit_rows(fits), {"model": "model", "task": "task", "protocol": "protocol",
+                                                       "alpha": "α", "ci": "95% CI", "r_squared": "R²",
+                                                       "n_points": "sizes fitted", "sizes_left_out": "left out",
+                                                       "bits_text": "bits per state number"}), "",
+             *[f"- {text}" for text in capacity.findings(found)], ""]
+    for task in sorted(found.growth.task.unique()):
+        path = report.figure(plots.window_growth_plot(found.growth, windows, task), f"capacity_growth_{task}")
+        lines += [image(path, f"{task}: window against training step"), ""]
+    return "\n".join(lines)
+
+
 def live_section(report: Report) -> str:
     live = report.results.live
     if live.empty:  # nothing training: drop what a report made while the sweep ran left behind
@@ -417,7 +438,7 @@ def learning_rates(report: Report) -> str:
 
 
 SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, steps_section, dynamics_section,
-            live_section, attention_section, cost_section, runs_section, settings_section]
+            capacity_section, live_section, attention_section, cost_section, runs_section, settings_section]
 
 
 # ---------------------------------------------------------------------------------------------- helpers

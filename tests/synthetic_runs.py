@@ -5,8 +5,11 @@ instead of re-typing it. Validation histories come in a few shapes (see ``histor
 
 from __future__ import annotations
 
+import math
 import zlib
 from pathlib import Path
+
+import numpy as np
 
 from harness import record as schema
 from harness.record import DistanceScore, HistoryPoint, Record
@@ -36,13 +39,16 @@ def record(model: str, task: str, seed: int, curve: dict[int, float], protocol: 
            trained: set[int] | None = None, heldout: set[int] = frozenset(), status: str = "finished",
            max_steps: int = 400, lr: float = 1e-3, val: dict[int, float] | None = None, shape: str = "settled",
            curves: dict[int, list[float]] | None = None, stop_reason: str = "cap", n: int = 1000,
-           decisions_on: str = "val", reason: str = "diverged at step 3: non-finite loss", **fields) -> Record:
+           decisions_on: str = "val", reason: str = "diverged at step 3: non-finite loss",
+           model_config: dict | None = None, task_config: dict | None = None, **fields) -> Record:
     """One run. ``curve``: distance -> test accuracy; ``val``: distance -> validation accuracy at the end (default:
-    the test accuracy); the validation history has ``shape``, or is given per distance by ``curves``."""
+    the test accuracy); the validation history has ``shape``, or is given per distance by ``curves``.
+    ``model_config`` and ``task_config`` add to the run's config; ``fields`` set Record fields (state_size=...)."""
     distances = sorted(curve)
     trained = set(distances) - set(heldout) if trained is None else set(trained)
     val = dict(curve) if val is None else val
     key = f"{model}/{task}/{seed}/{protocol}/{distances}/{max_steps}/{lr}"
+    key += f"/{sorted(fields.items())}/{model_config}/{task_config}" if fields or model_config or task_config else ""
     train = {"steps": max_steps, "lr": lr, "target_accuracy": 0.99, "val_sequences": 256 * (decisions_on == "val"),
              "eval_sequences": 512, "batch_size": 32}
     run = Record(
@@ -52,8 +58,8 @@ def record(model: str, task: str, seed: int, curve: dict[int, float], protocol: 
         batch_size=32, seq_len=128, stop_when="target", target_accuracy=0.99, decisions_on=decisions_on,
         config_hash=f"{zlib.crc32(key.encode()):08x}", source_hash="0" * 12, source_files={}, git_commit=None,
         git_dirty=None, run_dir="", started_at="2026-01-01T00:00:00+0000",
-        config={"train": train, "model": {"_target_": "models.fake.Model"},
-                "task": {"_target_": "tasks.fake.Task", "seq_len": 128}, "seed": seed},
+        config={"train": train, "model": {"_target_": "models.fake.Model", **(model_config or {})},
+                "task": {"_target_": "tasks.fake.Task", "seq_len": 128, **(task_config or {})}, "seed": seed},
         **ENVIRONMENT)
     if status != "finished":
         return run.fail(reason, 1.0)
@@ -100,4 +106,72 @@ def write_small_sweep(directory: Path, seeds=(0, 1)) -> list[Path]:
         for seed in seeds:
             run_dirs += write_per_distance(directory, model, "nback", seed, curve)
         run_dirs.append(write(directory, record(model, "recall", 0, curve, protocol="mixed", trained={2, 4})))
+    return run_dirs
+
+
+# ---------------------------------------------------------------------------------------------- capacity
+
+
+THRESHOLD = CHANCE + 0.9 * (1 - CHANCE)  # the window threshold at the default fraction
+RAMP = 0.08  # accuracy lost per doubling of distance near the window: both straddling points stay inside (0, 1)
+CAPACITY_DISTANCES = [2, 4, 8, 16, 32, 64, 128]
+RECURRENT = "models.recurrent.RecurrentModel"  # state_size ignores seq_len
+ATTENTION = "models.attention.AttentionModel"  # state_size is its key-value cache, growing with seq_len
+
+
+def ramp(window: float, distances=CAPACITY_DISTANCES) -> dict[int, float]:
+    """A curve whose effective window is exactly ``window``: linear in log2 distance through the threshold at
+    ``window`` (slope RAMP per doubling), clipped to [chance, 1] away from it."""
+    return {d: min(1.0, max(CHANCE, THRESHOLD + RAMP * (math.log2(window) - math.log2(d)))) for d in distances}
+
+
+def ramp_history(windows: list[float], distances=CAPACITY_DISTANCES) -> dict[int, list[float]]:
+    """Validation histories whose window at evaluation k is windows[k]."""
+    curves = [ramp(w, distances) for w in windows]
+    return {d: [curve[d] for curve in curves] for d in distances}
+
+
+def sized_record(model: str, task: str, seed: int, state_size: int, window: float, windows: list[float] | None = None,
+                 noise: dict[int, float] | None = None, target: str = RECURRENT, num_symbols: int = 8,
+                 distances=CAPACITY_DISTANCES, task_config: dict | None = None, **options) -> Record:
+    """A mixed-protocol run of one model size whose test (and validation) curve has window ``window``, plus
+    ``noise`` (distance -> offset); its validation history has window ``windows[k]`` at evaluation k (default:
+    the settled shape)."""
+    curve = {d: min(1.0, max(0.0, a + (noise or {}).get(d, 0.0))) for d, a in ramp(window, distances).items()}
+    curves = ramp_history(windows, distances) if windows else None
+    return record(model, task, seed, curve, protocol="mixed", curves=curves, state_size=state_size,
+                  params=100 * state_size, model_config={"_target_": target, "hidden_size": state_size},
+                  task_config={"num_symbols": num_symbols, **(task_config or {})}, **options)
+
+
+def centred_noise(seeds, scale: float, rng, distances=CAPACITY_DISTANCES) -> list[dict[int, float]]:
+    """Per seed, an offset per distance, scattered by ``scale`` and centred over seeds, so the mean curve is exact."""
+    offsets = rng.normal(0.0, scale, size=(len(seeds), len(distances)))
+    offsets -= offsets.mean(axis=0)
+    return [dict(zip(distances, row)) for row in offsets]
+
+
+CAPACITY_ALPHA = 0.75
+CAPACITY_SIZES = [16, 32, 64, 128, 256]  # window 0.5 * S^0.75: 4 to 32, inside the distances measured
+
+
+def write_capacity_sweep(directory: Path, seeds=(0, 1, 2), alpha: float = CAPACITY_ALPHA, sizes=CAPACITY_SIZES,
+                         extra: bool = True) -> list[Path]:
+    """n-back (K = 8) for one recurrent family whose window is 0.5 * S^alpha exactly at ``sizes``, 3 seeds with
+    centred noise; with ``extra``, three sizes the fit must leave out (2: < 2, 4096: >= 128, 512: budget-bound,
+    its window still growing when the cap stopped it) and an attention family at two widths (never fitted)."""
+    rng = np.random.default_rng(0)
+    run_dirs = []
+    for size in [*sizes, *([2, 4096] if extra else [])]:
+        for seed, noise in zip(seeds, centred_noise(seeds, 0.003, rng)):
+            run_dirs.append(write(directory, sized_record("gru", "nback", seed, size, 0.5 * size ** alpha,
+                                                          noise=noise)))
+    if extra:
+        growing = [0.5 * 512 ** alpha * 2 ** ((k - 7) / 2) for k in range(8)]
+        for seed in seeds:
+            run_dirs.append(write(directory, sized_record("gru", "nback", seed, 512, growing[-1], windows=growing)))
+        for d_model, window in ((16, 24.0), (32, 48.0)):
+            for seed in seeds:
+                run_dirs.append(write(directory, sized_record("attention", "nback", seed, 2 * 128 * d_model * 2,
+                                                              window, target=ATTENTION)))
     return run_dirs
