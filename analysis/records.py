@@ -54,15 +54,15 @@ class Results:
 
     @cached_property
     def table(self) -> pd.DataFrame:
-        return tidy(self.records)
+        return sized(tidy(self.records), self.records)
 
     @cached_property
     def runs(self) -> pd.DataFrame:
-        return run_table(self.records)
+        return sized(run_table(self.records), self.records)
 
     @cached_property
     def history(self) -> pd.DataFrame:
-        return history_table(self.records)
+        return sized(history_table(self.records), self.records)
 
     @cached_property
     def live(self) -> pd.DataFrame:
@@ -101,6 +101,31 @@ def load_records(directory: Path) -> list[Record]:
 
 
 # ---------------------------------------------------------------------------------------------- tables
+
+
+def model_labels(records: list[Record]) -> dict[str, str]:
+    """run_dir -> the name its model goes by in tables and figures: the conf/model name, or, where one directory
+    holds that model at several sizes (a capacity sweep), the name with its state size (``gru s=256``), and
+    its parameter count too where the state size alone does not tell the sizes apart. Sizes are never pooled."""
+    sizes: dict[str, set] = {}
+    for record in records:
+        sizes.setdefault(record.model, set()).add((record.state_size, record.params))
+    labels = {}
+    for record in records:
+        variants = sizes[record.model]
+        if len(variants) == 1:
+            labels[record.run_dir] = record.model
+        elif len({state for state, _ in variants}) == len(variants):
+            labels[record.run_dir] = f"{record.model} s={record.state_size}"
+        else:
+            labels[record.run_dir] = f"{record.model} s={record.state_size} p={record.params}"
+    return labels
+
+
+def sized(frame: pd.DataFrame, records: list[Record]) -> pd.DataFrame:
+    """``frame`` with ``model`` replaced by model_labels (and the conf/model name kept as ``family``)."""
+    labels = model_labels(records)
+    return frame.assign(family=frame.model, model=frame.run_dir.map(labels).fillna(frame.model))
 
 
 def run_fields(record: Record) -> dict:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import capacity, plots
-from analysis.records import CELL
+from analysis.records import CELL, model_labels
 from analysis.records import relative as rel
 from analysis.steps import steps_to_learn
 from analysis.sweep import job_label
@@ -393,7 +393,8 @@ def settings_section(report: Report) -> str:
         return pd.Series(["; ".join(f"{k}={v}" for k, v in r.config.get(group, {}).items()
                                     if k not in ("_target_", "distances", "eval_distances")) for r in records])
 
-    models = pd.DataFrame({"model": [r.model for r in records], "params": [r.params for r in records],
+    labels = model_labels(records)
+    models = pd.DataFrame({"model": [labels[r.run_dir] for r in records], "params": [r.params for r in records],
                            "settings": settings("model")}).groupby("model").agg(
         params=("params", lambda p: f"{min(p):,}" if p.nunique() == 1 else f"{min(p):,}–{max(p):,}"),
         settings=("settings", lambda s: " / ".join(sorted(set(s))))).loc[plots.ordered_models(runs.model)]

@@ -15,12 +15,25 @@ from harness.record import DISTANCE_FIELDS, HISTORY_FIELDS, RUN_FIELDS, MetricsL
 def test_tables_derive_their_columns_from_the_record_dataclasses(synthetic_sweep):
     results = analysis.load(synthetic_sweep)
     assert len(results.records) == 3 * (2 * 4 + 1) and not results.unreadable and not results.live_dirs
-    assert list(results.table.columns) == RUN_FIELDS + DISTANCE_FIELDS
+    assert list(results.table.columns) == RUN_FIELDS + DISTANCE_FIELDS + ["family"]
     assert set(RUN_FIELDS) <= set(results.runs.columns) and "train_distances" in results.runs.columns
     assert set(HISTORY_FIELDS) <= set(results.history.columns)
     recall = results.table[(results.table.task == "recall") & (results.table.model == "gru")]
     assert list(recall.distance) == [2, 4, 8, 16] and list(recall.trained) == [True, True, False, False]
     assert (results.history.groupby("run_dir").step.nunique() == 8).all()  # every evaluation is kept
+
+
+def test_sizes_of_one_model_are_never_pooled(tmp_path):
+    """A capacity sweep runs one conf/model at several sizes: each size goes by its own name (state size, and
+    parameters where the state size does not tell them apart); one size keeps the plain name."""
+    write(tmp_path, record("gru", "nback", 0, {4: 0.5}, state_size=16, params=1000))
+    write(tmp_path, record("gru", "nback", 0, {4: 0.9}, state_size=256, params=9000))
+    write(tmp_path, record("lstm", "nback", 0, {4: 0.7}, state_size=32, params=2000))
+    table = analysis.load(tmp_path).table
+    assert sorted(table.model) == ["gru s=16", "gru s=256", "lstm"]
+    assert sorted(table.family) == ["gru", "gru", "lstm"]
+    write(tmp_path, record("gru", "nback", 1, {4: 0.9}, state_size=256, params=7000))
+    assert "gru s=256 p=7000" in set(analysis.load(tmp_path).table.model)
 
 
 def test_failed_runs_stay_visible_and_are_not_zeros(tmp_path):
