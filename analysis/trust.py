@@ -12,7 +12,9 @@
   (the one that ends the window; for "< d", the smallest). If, in any seed's run that the step cap stopped
   (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and not
   yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
-  claimed. A run that stopped itself (target reached, or settled) was not cut short by the budget.
+  claimed. The same holds when such a run learned nothing at any distance (never above chance by
+  harness.trend.left_chance): a plateau before learning looks like a model that cannot learn. A run that stopped
+  itself (target reached, or settled) was not cut short by the budget.
 - otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
   threshold at the longest distance measured: the window is at least that).
 
@@ -28,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import CELL
-from harness.trend import has_settled, standard_error
+from harness.trend import has_settled, left_chance, standard_error
 
 KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
-RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising"]
+RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising", "learned"]
 VERDICTS = ("offset_shortcut", "budget_bound", "measured", "at_least")
 JUDGED = ["verdict", "claim", "rising_seeds", "steps_run"]  # the columns judge() adds
 RISING_TEXT = "still rising when training stopped"
@@ -40,14 +42,21 @@ RISING_TEXT = "still rising when training stopped"
 
 def rising_table(history: pd.DataFrame) -> pd.DataFrame:
     """Per (run, distance): was the run stopped by the cap while its validation history at that distance was still
-    rising (not settled by harness.trend: rising, and below the target)?"""
+    rising (not settled by harness.trend: rising, and below the target), or while it had learned nothing at any
+    distance (never above chance by harness.trend.left_chance: a plateau before learning and a model that cannot
+    learn look the same, so no window is claimed from it)?"""
+    ordered = history.sort_values("step")
+    learned = {run_dir: any(left_chance(p.accuracy.tolist(), p.n.tolist(), p.chance_accuracy.iloc[0])
+                            for _, p in run.groupby("distance"))
+               for run_dir, run in ordered.groupby("run_dir")}
     rows = []
-    for (run_dir, distance), points in history.sort_values("step").groupby(["run_dir", "distance"], sort=True):
+    for (run_dir, distance), points in ordered.groupby(["run_dir", "distance"], sort=True):
         first = points.iloc[0]
+        settled = has_settled(points.step.tolist(), points.accuracy.tolist(), points.n.tolist(),
+                              first.target_accuracy)
         rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": distance,
-                     "steps": first.steps, "stop_reason": first.stop_reason,
-                     "rising": first.stop_reason == "cap" and not has_settled(
-                         points.step.tolist(), points.accuracy.tolist(), points.n.tolist(), first.target_accuracy)})
+                     "steps": first.steps, "stop_reason": first.stop_reason, "learned": learned[run_dir],
+                     "rising": first.stop_reason == "cap" and (not settled or not learned[run_dir])})
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
 
 
@@ -90,7 +99,8 @@ def judge(windows: pd.DataFrame, gaps: pd.DataFrame, rising: pd.DataFrame) -> pd
                      f"{first.trained_accuracy:.2f} from trained {first.below:.0f} and {first.above:.0f})")
         elif len(cell_rising):
             verdict = "budget_bound"
-            claim = f"budget-bound (still rising at {cell_rising.steps.max():.0f} steps)"
+            why = "still rising" if cell_rising.learned.all() else "nothing learned"
+            claim = f"budget-bound ({why} at {cell_rising.steps.max():.0f} steps)"
         else:
             verdict = "at_least" if window.censored == "above" else "measured"
             claim = window.window_text

@@ -20,7 +20,7 @@ from harness import record as records
 from harness import runtime
 from harness.config import TrainConfig
 from harness.record import DistanceScore, HistoryPoint, MetricsLog
-from harness.trend import has_settled
+from harness.trend import has_settled, left_chance
 from tasks.base import IGNORE, data_generator
 
 log = logging.getLogger("run")
@@ -143,17 +143,19 @@ class TrainingStep:
         return mean_loss
 
 
-def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig) -> str | None:
+def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig, chance: float) -> str | None:
     """``target`` once every trained distance's set scores the target on all its scored positions; ``settled``
-    (with stop_when=settled, from step min_steps on) once every evaluated distance is at the target or no longer
-    rising. min_steps guards against the plateau at chance that many runs sit on before they learn."""
+    (with stop_when=settled, from step min_steps on, and once something was learned) once every evaluated
+    distance is at the target or no longer rising. min_steps and the learned-something rule guard against the
+    plateau at chance that many runs sit on before they learn."""
     curves: dict[int, list[HistoryPoint]] = {}
     for point in history:
         curves.setdefault(point.distance, []).append(point)
     trained = [d for d in curves if d in set(plan.train)]
     if trained and all(curves[d][-1].accuracy_all >= train.target_accuracy for d in trained):
         return "target"
-    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(
+    learned = any(left_chance([p.accuracy_all for p in c], [p.n_all for p in c], chance) for c in curves.values())
+    if train.stop_when == "settled" and history[-1].step >= train.min_steps and learned and all(
             has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
                         train.target_accuracy) for c in curves.values()):
         return "settled"
@@ -204,7 +206,7 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
                 metrics.write(**values)
                 if logger is not None:
                     logger.log(values)
-                reason = stop_reason(history, plan, train) or "cap" if is_eval else reason
+                reason = stop_reason(history, plan, train, task.chance_accuracy) or "cap" if is_eval else reason
                 if reason != "cap" or step == train.steps:
                     break
             if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0):

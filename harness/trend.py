@@ -8,6 +8,10 @@ least squares (weights 1 / se²). Accuracy is *still rising* when the slope is p
 standard errors of the slope (one-sided, about 2% false alarms when the curve is flat). It has *settled* when
 it is not rising, or when it already stands at or above the target.
 
+A run that has learned nothing yet (no distance above chance by more than Z standard errors at any evaluation)
+is never called settled: a flat curve at chance is what a plateau before learning looks like, and what a model
+that cannot learn the task looks like; only more steps tell them apart.
+
 Two honest limits. The binomial error treats evaluations as independent, while they reuse one fixed set, so
 the test errs towards "settled" only when optimisation noise is larger than sampling noise. And "settled"
 means no measurable rise over the last half of training: a curve that sits on a plateau and jumps later (as
@@ -50,6 +54,11 @@ def is_rising(steps, accuracies, counts) -> bool:
     """True while the evidence says accuracy still climbs, or when there are too few evaluations to say."""
     _, z = slope_and_z(steps, accuracies, counts)
     return math.isnan(z) or z > Z
+
+
+def left_chance(accuracies, counts, chance: float) -> bool:
+    """Whether any evaluation scored above chance by more than Z standard errors (of chance, over n positions)."""
+    return any(a > chance + Z * standard_error(chance, n) for a, n in zip(accuracies, counts))
 
 
 def has_settled(steps, accuracies, counts, target: float) -> bool:

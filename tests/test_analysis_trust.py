@@ -106,3 +106,17 @@ def test_a_held_out_distance_beyond_the_window_does_not_count(tmp_path):
     window = verdict_of(tmp_path)
     assert window["verdict"] == "measured" and 4 < window["window"] < 8  # 6 lies above the window
     assert window["max_distance"] == 8 and window["min_distance"] == 2  # held-out points are not on the curve
+
+
+def test_a_run_that_learned_nothing_claims_no_window(tmp_path):
+    """Flat at chance everywhere until the cap: a plateau before learning and a model that cannot learn look the
+    same, so the verdict is budget-bound, not a measured '< d'; once anything was learned, a flat curve settles."""
+    at_chance = {2: CHANCE, 4: CHANCE, 8: CHANCE}
+    write(tmp_path / "nothing", record("lstm", "recall", 0, at_chance, protocol="mixed"))
+    window = verdict_of(tmp_path / "nothing")
+    assert window["verdict"] == "budget_bound" and window["claim"] == "budget-bound (nothing learned at 400 steps)"
+    write(tmp_path / "something", record("lstm", "recall", 0, {2: 0.6, 4: CHANCE, 8: CHANCE}, protocol="mixed"))
+    assert verdict_of(tmp_path / "something")["verdict"] == "measured"
+    stopped = tmp_path / "stopped"  # a run that stopped itself was not cut short, whatever it learned
+    write(stopped, record("lstm", "recall", 0, at_chance, protocol="mixed", stop_reason="settled"))
+    assert verdict_of(stopped)["verdict"] == "measured"
