@@ -106,6 +106,7 @@ def test_parallel_launchers_match_the_sequential_sweep(outputs, launcher):
     assert report.returncode == 0 and (outputs / "par" / "results.csv").exists()
 
 
+@pytest.mark.slow
 def test_joblib_in_several_batches_lands_every_run_once(outputs):
     """Bounded batches keep the parent's memory flat (benchmarks/soak.py); the batches must still add up."""
     sweep = run_script(sweep_args(outputs, "b", *SIX_RUNS, "hydra/launcher=joblib", "hydra.sweeper.max_batch_size=4"))
@@ -198,6 +199,7 @@ def kill_repeatedly_then_resume(outputs: Path, kills: int, seed: int, *extra: st
         "the one reader reads all six"
 
 
+@pytest.mark.slow  # test_kill_and_resume covers one kill in the default suite
 def test_three_random_kills_then_resume(outputs):
     kill_repeatedly_then_resume(outputs, kills=3, seed=0)
 
