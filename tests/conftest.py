@@ -41,3 +41,21 @@ def synthetic_sweep(tmp_path) -> Path:
 
     write_small_sweep(tmp_path / "sweep")
     return tmp_path / "sweep"
+
+
+HOST_SYNCS = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"]
+
+
+@pytest.fixture
+def sync_counter(monkeypatch):
+    """Counts of every Python-level call that copies a tensor's value to the host (by method), from now on."""
+    counts = {name: 0 for name in HOST_SYNCS}
+    for name in HOST_SYNCS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _name=name, _original=original, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return counts

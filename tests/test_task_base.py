@@ -13,8 +13,6 @@ from tasks.base import IGNORE, TaskConfigError, data_generator
 from tasks.copy import Copy
 from tasks.recall import Recall
 
-HOST_SYNCS = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"]  # as in test_benchmarks.py
-
 
 def planted_copy_distance(batch) -> list[int]:
     """Copy plants one distance per row, shared by its k outputs."""
@@ -116,20 +114,12 @@ def test_a_list_is_checked_once_then_served_from_the_cache(monkeypatch):
 
 
 @pytest.mark.parametrize("task_name", TASK_CONFIGS)
-def test_sampling_issues_no_host_sync(task_name, monkeypatch):
+def test_sampling_issues_no_host_sync(task_name, sync_counter):
     """A training loop calls sample every step: no value may travel back to the host, on the first call or any
     later one, for a weighted list, the natural distribution or one distance."""
     task = make_task(task_name)
     distances = task.producible_distances()
-    counts = {name: 0 for name in HOST_SYNCS}
-    for name in HOST_SYNCS:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, _name=name, _original=original, **kwargs):
-            counts[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
+    counts = sync_counter
     generator = data_generator(task.name, 0, "train")
     for _ in range(2):
         task.sample(4, generator, distance=distances, weights=[1 / d for d in distances])

@@ -177,24 +177,6 @@ def test_a_different_seed_gives_different_weights(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ host syncs
 
-HOST_SYNCS = ["item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"]
-
-
-@pytest.fixture
-def sync_counter(monkeypatch):
-    """Count every Python-level call that copies a tensor's value to the host."""
-    counts = {name: 0 for name in HOST_SYNCS}
-    for name in HOST_SYNCS:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, _name=name, _original=original, **kwargs):
-            counts[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
-    return counts
-
-
 @pytest.mark.parametrize("task_name", TASK_CONFIGS)
 @pytest.mark.parametrize("model_name", MODEL_CONFIGS)
 def test_training_steps_issue_no_host_sync(task_name, model_name, sync_counter):
