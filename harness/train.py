@@ -145,19 +145,19 @@ class TrainingStep:
 
 def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig, chance: float) -> str | None:
     """``target`` once every trained distance's set scores the target on all its scored positions; ``settled``
-    (with stop_when=settled, from step min_steps on, and once something was learned) once every evaluated
-    distance is at the target or no longer rising. min_steps and the learned-something rule guard against the
-    plateau at chance that many runs sit on before they learn."""
+    (with stop_when=settled, from step min_steps on) once every evaluated distance has left chance and is at the
+    target or shown to have stopped rising (trend.py). A distance still at chance may be on the plateau that
+    runs sit on before they learn it (attention learns n-back's distances one after another): it trains on."""
     curves: dict[int, list[HistoryPoint]] = {}
     for point in history:
         curves.setdefault(point.distance, []).append(point)
     trained = [d for d in curves if d in set(plan.train)]
     if trained and all(curves[d][-1].accuracy_all >= train.target_accuracy for d in trained):
         return "target"
-    learned = any(left_chance([p.accuracy_all for p in c], [p.n_all for p in c], chance) for c in curves.values())
-    if train.stop_when == "settled" and history[-1].step >= train.min_steps and learned and all(
-            has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
-                        train.target_accuracy) for c in curves.values()):
+    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(
+            left_chance([p.accuracy_all for p in c], [p.n_all for p in c], chance)
+            and has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
+                            train.target_accuracy) for c in curves.values()):
         return "settled"
     return None
 

@@ -1,30 +1,33 @@
-"""Is accuracy still rising? One test, used by the training loop (``train.stop_when=settled``) and by the
+"""Has accuracy stopped rising? One test, used by the training loop (``train.stop_when=settled``) and by the
 analysis (a window is claimed only from runs that had settled).
 
 The test. Take the last half of a run's evaluations (at least ``MIN_POINTS``). Each accuracy was measured on
 n scored positions, so it carries binomial noise with standard error sqrt(p (1 - p) / n), with p smoothed to
 (k + 1) / (n + 2) so that 0 and 1 keep some noise. Fit a straight line to accuracy against step by weighted
-least squares (weights 1 / se²). Accuracy is *still rising* when the slope is positive and exceeds Z = 2
-standard errors of the slope (one-sided, about 2% false alarms when the curve is flat). It has *settled* when
-it is not rising, or when it already stands at or above the target.
+least squares (weights 1 / se²). The curve has *settled* when even the slope's upper bound, slope + Z standard
+errors, would gain less than ``TOLERANCE`` (0.05) over the span of those evaluations, or when it already stands
+at or above the target. Otherwise it is *rising*: either it visibly climbs, or the evaluations are too few or
+too noisy to show that it stopped. Absence of evidence of a rise is not taken for evidence of a plateau: with
+256 positions per evaluation, a flat stretch of 4 evaluations over 150 steps cannot rule out a gain of 0.05,
+and a run that sits on such a stretch just before it learns (attention on assoc_recall does) is not stopped.
 
-A run that has learned nothing yet (no distance above chance by more than Z standard errors at any evaluation)
-is never called settled: a flat curve at chance is what a plateau before learning looks like, and what a model
-that cannot learn the task looks like; only more steps tell them apart.
+A run that has learned nothing yet (no evaluation above chance by more than Z standard errors, ``left_chance``)
+tells a plateau before learning from a model that cannot learn only by more steps: the loop never stops such
+a distance as settled, and the analysis claims no window from a capped run that learned nothing at all.
 
-Two honest limits. The binomial error treats evaluations as independent, while they reuse one fixed set, so
-the test errs towards "settled" only when optimisation noise is larger than sampling noise. And "settled"
-means no measurable rise over the last half of training: a curve that sits on a plateau and jumps later (as
-attention sometimes does when it forms a lookup circuit) is not ruled out; a larger cap is the only cure.
+Two honest limits. The binomial error treats evaluations as independent, while they reuse one fixed set. And
+"settled" means no rise of 0.05 over the last half of training: a curve that sits on a plateau above chance
+and jumps later is not ruled out; a larger cap is the only cure.
 """
 
 from __future__ import annotations
 
 import math
 
-Z = 2.0  # standard errors of the slope that count as a rise
-MIN_POINTS = 4  # evaluations in the window before any verdict; fewer is "still rising"
+Z = 2.0  # standard errors: the one-sided bound used for rising, settled and above chance (about 2.3% each)
+MIN_POINTS = 4  # evaluations in the window before any verdict; fewer is "rising"
 WINDOW = 0.5  # the fraction of the evaluations (the latest ones) the line is fitted to
+TOLERANCE = 0.05  # the accuracy a settled curve could still gain over its window, at most
 
 
 def standard_error(accuracy: float, n: int) -> float:
@@ -33,34 +36,42 @@ def standard_error(accuracy: float, n: int) -> float:
     return math.sqrt(p * (1.0 - p) / max(n, 1))
 
 
-def slope_and_z(steps, accuracies, counts) -> tuple[float, float]:
-    """Weighted least-squares slope of accuracy per 1000 steps over the window, and its z score."""
+def fit(steps, accuracies, counts) -> tuple[float, float, float]:
+    """Weighted least-squares slope of accuracy per step over the window, its standard error, and the window's
+    span in steps; NaNs when there are fewer than MIN_POINTS evaluations."""
     points = list(zip(steps, accuracies, counts))
     window = points[-max(MIN_POINTS, math.ceil(WINDOW * len(points))):]
     if len(window) < MIN_POINTS:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     weights = [1.0 / standard_error(a, n) ** 2 for _, a, n in window]
     total = sum(weights)
     mean_x = sum(w * s for w, (s, _, _) in zip(weights, window)) / total
     mean_y = sum(w * a for w, (_, a, _) in zip(weights, window)) / total
     spread = sum(w * (s - mean_x) ** 2 for w, (s, _, _) in zip(weights, window))
     if spread == 0:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     slope = sum(w * (s - mean_x) * (a - mean_y) for w, (s, a, _) in zip(weights, window)) / spread
-    return slope * 1000.0, slope * math.sqrt(spread)
+    return slope, 1.0 / math.sqrt(spread), window[-1][0] - window[0][0]
+
+
+def slope_and_z(steps, accuracies, counts) -> tuple[float, float]:
+    """The window's slope in accuracy per 1000 steps and its z score (slope / standard error)."""
+    slope, error, _ = fit(steps, accuracies, counts)
+    return slope * 1000.0, slope / error
 
 
 def is_rising(steps, accuracies, counts) -> bool:
-    """True while the evidence says accuracy still climbs, or when there are too few evaluations to say."""
-    _, z = slope_and_z(steps, accuracies, counts)
-    return math.isnan(z) or z > Z
+    """True unless the evaluations show the curve stopped: the slope's upper bound gains < TOLERANCE over the
+    window. Too few or too noisy evaluations count as rising."""
+    slope, error, span = fit(steps, accuracies, counts)
+    return math.isnan(slope) or (slope + Z * error) * span >= TOLERANCE
+
+
+def has_settled(steps, accuracies, counts, target: float) -> bool:
+    """At or above the target at the last evaluation, or shown to have stopped rising."""
+    return bool(accuracies) and (accuracies[-1] >= target or not is_rising(steps, accuracies, counts))
 
 
 def left_chance(accuracies, counts, chance: float) -> bool:
     """Whether any evaluation scored above chance by more than Z standard errors (of chance, over n positions)."""
     return any(a > chance + Z * standard_error(chance, n) for a, n in zip(accuracies, counts))
-
-
-def has_settled(steps, accuracies, counts, target: float) -> bool:
-    """At or above the target at the last evaluation, or no longer rising."""
-    return bool(accuracies) and (accuracies[-1] >= target or not is_rising(steps, accuracies, counts))

@@ -49,7 +49,7 @@ def test_gpu_settings_are_decided_correctly_without_a_gpu():
 CHANCE = 0.125  # n-back's, 8 symbols
 
 
-def points(distance: int, curve: list[float], n: int = 512, every: int = 100) -> list[HistoryPoint]:
+def points(distance: int, curve: list[float], n: int = 4000, every: int = 100) -> list[HistoryPoint]:
     return [HistoryPoint((i + 1) * every, distance, a, n, a, n) for i, a in enumerate(curve)]
 
 
