@@ -63,3 +63,15 @@ def test_readme_task_runs_through_run_py(scratch_repo):
     assert record["status"] == "finished" and record["task"] == name
     assert record["chance_accuracy"] == pytest.approx(0.25)
     assert [row["distance"] for row in record["accuracy_by_distance"]] == [8]
+
+
+def test_the_section_asks_for_two_files_and_nothing_else():
+    """Defect: the section said "nothing else changes", then asked for a catalog test in a third file. A task is two
+    files; the contract picks the YAML up by itself, and a brute-force test is recommended, not required."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Add a task\n", 1)[1].split("\n## ", 1)[0]
+    assert {Path(path).parts[0] for path in add_a_task_blocks()} == {"tasks", "conf"}
+    prose = " ".join(FENCE.sub("", section).split())
+    assert "Nothing else has to change" in prose
+    bullets = [b for b in prose.split(" - ") if "tests/test_" in b and "test_task_contract.py" not in b]
+    assert bullets and all(b.startswith("Optional") for b in bullets), bullets
