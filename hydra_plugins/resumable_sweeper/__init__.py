@@ -1,8 +1,7 @@
 """A sweeper for sweeps that take hours: resumable, validated up front, failures isolated and summarised.
 
-Hydra loads sweepers only from the ``hydra_plugins`` package, which is why this file lives outside the
-project's own folders. It keeps Hydra's basic sweep grammar (``a=1,2 b=x,y`` and ``hydra.sweeper.params``)
-and runs jobs through whatever launcher is configured (in-process, joblib, submitit). Around that it:
+Hydra loads sweepers only from ``hydra_plugins``. It keeps Hydra's basic sweep grammar (``a=1,2 b=x,y`` and
+``hydra.sweeper.params``) and runs jobs through the configured launcher (in-process, joblib, submitit). It:
 
 1. composes and checks every job's config before any job starts, so a typo or an impossible value stops the
    sweep at once, naming the key;
@@ -57,10 +56,6 @@ class Job:
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
 
-    @property
-    def label(self) -> str:
-        return " ".join(self.overrides)
-
 
 def default_batch_size(launcher, jobs: int) -> int:
     """How many jobs to hand the launcher at once when hydra.sweeper.max_batch_size is null.
@@ -82,9 +77,6 @@ def default_batch_size(launcher, jobs: int) -> int:
 
 
 class ResumableSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
-        super().__init__(max_batch_size=max_batch_size, params=params)
-
     def sweep(self, arguments: list[str]) -> Any:
         from harness import record
         from harness.runtime import lock_holder
@@ -104,7 +96,7 @@ class ResumableSweeper(BasicSweeper):
             elif why.startswith("code changed"):
                 changed.append(f"rerun {job.run_dir.name}: {why}")
         todo = [job for job in jobs if job.outcome is None]
-        started, skipped = now(), sum(job.outcome == "skipped" for job in jobs)
+        started, skipped = record.now(), sum(job.outcome == "skipped" for job in jobs)
         elsewhere = sum(job.outcome == "elsewhere" for job in jobs)
         print(f"sweep {sweep_dir}: {len(jobs)} runs; {skipped} already complete and skipped"
               f"{' (+force=true reruns them)' if skipped else ''}; "
@@ -113,7 +105,7 @@ class ResumableSweeper(BasicSweeper):
         for line in changed:
             print(line, flush=True)
         write_manifest(sweep_dir, jobs, "running", started)
-        reset_progress(sweep_dir, len(todo))
+        record.write_json_atomic(sweep_dir / PROGRESS, {"total": len(todo), "done": 0})  # run.py's [k/N] counter
 
         for job in todo:
             job.reason = unwritable(job.run_dir)
@@ -168,8 +160,8 @@ class ResumableSweeper(BasicSweeper):
                 learning_rates.add(built.train.lr)
                 no_validation = no_validation or (job_overrides if built.train.val_sequences == 0 else None)
                 if run_dir in by_dir:  # same config hash: differs only in keys outside it (threads, device...)
-                    log.warning(f"jobs {by_dir[run_dir].label} and {' '.join(job_overrides)} define the same run "
-                                f"({run_dir.name}); it runs once")
+                    log.warning(f"jobs {' '.join(by_dir[run_dir].overrides)} and {' '.join(job_overrides)} define "
+                                f"the same run ({run_dir.name}); it runs once")
                     continue
                 files = record.source_files(type(built.task), get_class(cfg.model._target_))
                 by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files))
@@ -184,13 +176,10 @@ class ResumableSweeper(BasicSweeper):
 
 
 def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:
-    """Record each job's outcome from its result.json; return the jobs to launch again.
-
-    When the launcher itself fails mid-batch (joblib aborts the whole batch when one worker dies, say of the
-    OOM killer), the jobs that never started are innocent: they go back on the queue, once. The jobs that were
-    running when it happened fail with the launcher's reason, and a rerun of the sweep retries them. If nothing
-    in the batch started, the launcher is broken and nothing is retried.
-    """
+    """Record each job's outcome from its result.json; return the jobs to launch again. When the launcher fails
+    mid-batch (joblib aborts the whole batch when one worker dies, say of the OOM killer), the jobs that never
+    started are innocent: they go back on the queue, once. The jobs that were running fail with the launcher's
+    reason, and a rerun of the sweep retries them. If nothing in the batch started, nothing is retried."""
     unsettled = [job for job in batch if not collect_outcome(job)]
     if fault is None:
         return []
@@ -251,31 +240,19 @@ def unwritable(run_dir: Path) -> str | None:
 
 
 def report_bad_job(overrides, error) -> int:
-    print(f"config error in the sweep job [{' '.join(overrides)}]; no run was started", file=sys.stderr)
-    print(f"config error: {error}", file=sys.stderr)
+    print(f"config error in the sweep job [{' '.join(overrides)}]; no run was started\nconfig error: {error}",
+          file=sys.stderr)
     return 2
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
 def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str, summary=None) -> None:
-    write_atomic(sweep_dir / MANIFEST, {
+    from harness.record import now, write_json_atomic
+
+    write_json_atomic(sweep_dir / MANIFEST, {
         "schema_version": 1, "name": sweep_dir.name, "state": state, "started_at": started_at,
         "finished_at": now() if state == "finished" else None, "summary": summary,
         "jobs": [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
                   "outcome": job.outcome, "reason": job.reason} for job in jobs]})
-
-
-def reset_progress(sweep_dir: Path, total: int) -> None:
-    write_atomic(sweep_dir / PROGRESS, {"total": total, "done": 0})
-
-
-def write_atomic(path: Path, content: dict) -> None:
-    from harness.record import write_json_atomic
-
-    write_json_atomic(path, content)
 
 
 def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:
@@ -284,5 +261,5 @@ def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:
           f"{summary['finished']} finished, {summary['failed']} failed", flush=True)
     for job in jobs:
         if job.outcome == "failed":
-            print(f"  FAILED [{job.label}] {job.run_dir}: {job.reason}", flush=True)
+            print(f"  FAILED [{' '.join(job.overrides)}] {job.run_dir}: {job.reason}", flush=True)
     print(f"results: {sweep_dir}   (report: python -m analysis.report {sweep_dir})", flush=True)
