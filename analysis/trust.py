@@ -13,8 +13,10 @@
   (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and not
   yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
   claimed. The same holds when such a run learned nothing at any distance (never above chance by
-  harness.trend.left_chance): a plateau before learning looks like a model that cannot learn. A run that stopped
-  itself (target reached, or settled) was not cut short by the budget.
+  harness.trend.left_chance): a plateau before learning looks like a model that cannot learn; and when the
+  deciding distance never left chance while the run was still rising at some other distance: learning may reach
+  it next (attention learns n-back's distances one after another). A run that stopped itself (target reached,
+  or settled) was not cut short by the budget.
 - otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
   threshold at the longest distance measured: the window is at least that).
 
@@ -45,18 +47,26 @@ def rising_table(history: pd.DataFrame) -> pd.DataFrame:
     rising (not settled by harness.trend: rising, and below the target), or while it had learned nothing at any
     distance (never above chance by harness.trend.left_chance: a plateau before learning and a model that cannot
     learn look the same, so no window is claimed from it)?"""
-    ordered = history.sort_values("step")
-    learned = {run_dir: any(left_chance(p.accuracy.tolist(), p.n.tolist(), p.chance_accuracy.iloc[0])
-                            for _, p in run.groupby("distance"))
-               for run_dir, run in ordered.groupby("run_dir")}
+    curves = {key: (p.step.tolist(), p.accuracy.tolist(), p.n.tolist(), p.chance_accuracy.iloc[0],
+                    p.target_accuracy.iloc[0])
+              for key, p in history.sort_values("step").groupby(["run_dir", "distance"], sort=True)}
+    above = {key: left_chance(acc, n, chance) for key, (_, acc, n, chance, _) in curves.items()}
+    settled = {key: has_settled(steps, acc, n, target) for key, (steps, acc, n, _, target) in curves.items()}
+    learned, learning = {}, {}
+    for (run_dir, _), value in above.items():
+        learned[run_dir] = learned.get(run_dir, False) or value
+    for (run_dir, _), value in settled.items():
+        learning[run_dir] = learning.get(run_dir, False) or not value
     rows = []
-    for (run_dir, distance), points in ordered.groupby(["run_dir", "distance"], sort=True):
-        first = points.iloc[0]
-        settled = has_settled(points.step.tolist(), points.accuracy.tolist(), points.n.tolist(),
-                              first.target_accuracy)
-        rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": distance,
+    first_rows = history.drop_duplicates(["run_dir", "distance"]).set_index(["run_dir", "distance"])
+    for key in curves:
+        first, run_dir = first_rows.loc[key], key[0]
+        # Still learning somewhere while this distance never left chance: learning may reach it next (attention
+        # learns n-back's distances one after another), so its plateau at chance says nothing yet.
+        waiting = not above[key] and learning[run_dir]
+        rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": key[1],
                      "steps": first.steps, "stop_reason": first.stop_reason, "learned": learned[run_dir],
-                     "rising": first.stop_reason == "cap" and (not settled or not learned[run_dir])})
+                     "rising": first.stop_reason == "cap" and (not settled[key] or not learned[run_dir] or waiting)})
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
 
 

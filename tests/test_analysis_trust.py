@@ -120,3 +120,17 @@ def test_a_run_that_learned_nothing_claims_no_window(tmp_path):
     stopped = tmp_path / "stopped"  # a run that stopped itself was not cut short, whatever it learned
     write(stopped, record("lstm", "recall", 0, at_chance, protocol="mixed", stop_reason="settled"))
     assert verdict_of(stopped)["verdict"] == "measured"
+
+
+def test_a_distance_at_chance_waits_while_the_run_still_learns_elsewhere(tmp_path):
+    """Attention learns n-back's distances one after another: at the cap, 4 still climbs and 8 never left chance.
+    8 decides the window, and nothing says learning would not reach it next: budget-bound. Once every distance
+    has settled, the same flat 8 ends a measured window."""
+    climbing = [0.25 + 0.1 * k for k in range(8)]  # ends at 0.95, above the threshold
+    write(tmp_path / "climbing", record("attention", "nback", 0, {2: 1.0, 4: 0.95, 8: CHANCE}, protocol="mixed",
+                                        curves={2: [1.0] * 8, 4: climbing, 8: [CHANCE] * 8}))
+    window = verdict_of(tmp_path / "climbing")
+    assert (window["verdict"], window["deciding_distance"]) == ("budget_bound", 8)
+    write(tmp_path / "settled", record("attention", "nback", 0, {2: 1.0, 4: 0.95, 8: CHANCE}, protocol="mixed",
+                                       curves={2: [1.0] * 8, 4: [0.95] * 8, 8: [CHANCE] * 8}))
+    assert verdict_of(tmp_path / "settled")["verdict"] == "measured"
