@@ -16,6 +16,7 @@ measured and no accuracy: shown as failures, never as zeros. Files that are not 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -105,20 +106,19 @@ def load_records(directory: Path) -> list[Record]:
 
 def model_labels(records: list[Record]) -> dict[str, str]:
     """run_dir -> the name its model goes by in tables and figures: the conf/model name, or, where one directory
-    holds that model at several sizes (a capacity sweep), the name with its state size (``gru s=256``), and
-    its parameter count too where the state size alone does not tell the sizes apart. Sizes are never pooled."""
-    sizes: dict[str, set] = {}
+    holds that model with several settings (a capacity sweep), the name with the settings that differ
+    (``gru hidden_size=256``). Sizes are never pooled; the task's vocabulary, which changes the parameter count
+    from task to task, does not make a new model."""
+    settings: dict[str, dict[str, dict]] = {}
     for record in records:
-        sizes.setdefault(record.model, set()).add((record.state_size, record.params))
+        config = {k: v for k, v in (record.config.get("model") or {}).items() if k != "_target_"}
+        settings.setdefault(record.model, {})[record.run_dir] = config
     labels = {}
-    for record in records:
-        variants = sizes[record.model]
-        if len(variants) == 1:
-            labels[record.run_dir] = record.model
-        elif len({state for state, _ in variants}) == len(variants):
-            labels[record.run_dir] = f"{record.model} s={record.state_size}"
-        else:
-            labels[record.run_dir] = f"{record.model} s={record.state_size} p={record.params}"
+    for model, by_run in settings.items():
+        keys = sorted({k for config in by_run.values() for k in config})
+        differing = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in by_run.values()}) > 1]
+        for run_dir, config in by_run.items():
+            labels[run_dir] = " ".join([model] + [f"{k}={config.get(k)}" for k in differing])
     return labels
 
 

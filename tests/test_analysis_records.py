@@ -24,16 +24,15 @@ def test_tables_derive_their_columns_from_the_record_dataclasses(synthetic_sweep
 
 
 def test_sizes_of_one_model_are_never_pooled(tmp_path):
-    """A capacity sweep runs one conf/model at several sizes: each size goes by its own name (state size, and
-    parameters where the state size does not tell them apart); one size keeps the plain name."""
-    write(tmp_path, record("gru", "nback", 0, {4: 0.5}, state_size=16, params=1000))
-    write(tmp_path, record("gru", "nback", 0, {4: 0.9}, state_size=256, params=9000))
-    write(tmp_path, record("lstm", "nback", 0, {4: 0.7}, state_size=32, params=2000))
+    """A capacity sweep runs one conf/model at several sizes: each goes by its name and the settings that differ;
+    a model with one setting keeps its plain name, whatever its parameter count on each task's vocabulary."""
+    write(tmp_path, record("gru", "nback", 0, {4: 0.5}, model_config={"hidden_size": 16}, params=1000))
+    write(tmp_path, record("gru", "nback", 0, {4: 0.9}, model_config={"hidden_size": 256}, params=9000))
+    write(tmp_path, record("lstm", "nback", 0, {4: 0.7}, model_config={"hidden_size": 112}, params=2000))
+    write(tmp_path, record("lstm", "recall", 0, {4: 0.7}, model_config={"hidden_size": 112}, params=2500))
     table = analysis.load(tmp_path).table
-    assert sorted(table.model) == ["gru s=16", "gru s=256", "lstm"]
-    assert sorted(table.family) == ["gru", "gru", "lstm"]
-    write(tmp_path, record("gru", "nback", 1, {4: 0.9}, state_size=256, params=7000))
-    assert "gru s=256 p=7000" in set(analysis.load(tmp_path).table.model)
+    assert sorted(table.model) == ["gru hidden_size=16", "gru hidden_size=256", "lstm", "lstm"]
+    assert sorted(table.family) == ["gru", "gru", "lstm", "lstm"]
 
 
 def test_failed_runs_stay_visible_and_are_not_zeros(tmp_path):
