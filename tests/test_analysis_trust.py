@@ -89,15 +89,18 @@ def test_precedence_offset_shortcut_before_budget_bound(tmp_path):
     assert verdict_of(tmp_path)["verdict"] == "offset_shortcut"
 
 
-def test_a_held_out_gap_counts_only_beyond_its_binomial_noise(tmp_path):
-    """A held-out 0.98 between trained 1.0s: a gap of -0.02. Over 2 x 100 positions the noise of the gap is about
-    0.012 (within 2 noise); over 2 x 1000 it is about 0.003 (a shortcut)."""
-    memoriser(tmp_path / "few", heldout_accuracy=0.98, n=100)
-    memoriser(tmp_path / "many", heldout_accuracy=0.98, n=1000)
-    assert verdict_of(tmp_path / "few")["verdict"] == "at_least"
-    assert verdict_of(tmp_path / "many")["verdict"] == "offset_shortcut"
-    gaps = heldout_gaps(analysis.load(tmp_path / "few").table)
-    assert gaps.gap.to_numpy() == pytest.approx(-0.02) and gaps.noise.to_numpy() == pytest.approx(0.0116, abs=5e-4)
+def test_a_held_out_gap_counts_only_beyond_its_binomial_noise_and_the_margin(tmp_path):
+    """A held-out 0.90 between trained 1.0s: a gap of -0.10. Over 2 x 10 positions its noise is about 0.09 (within
+    2 noise); over 2 x 100 about 0.03 (a shortcut). A held-out 0.98 over 2 x 1000 positions is 0.02 below, far
+    beyond its noise of 0.003, but within the 0.05 margin: the model learned the rule, not the offsets."""
+    memoriser(tmp_path / "few", heldout_accuracy=0.90, n=10)
+    memoriser(tmp_path / "enough", heldout_accuracy=0.90, n=100)
+    memoriser(tmp_path / "small", heldout_accuracy=0.98, n=1000)
+    assert verdict_of(tmp_path / "few")["verdict"] == "at_least"  # the trained curve is perfect: ≥ 16
+    assert verdict_of(tmp_path / "enough")["verdict"] == "offset_shortcut"
+    assert verdict_of(tmp_path / "small")["verdict"] == "at_least"
+    gaps = heldout_gaps(analysis.load(tmp_path / "small").table)
+    assert gaps.gap.to_numpy() == pytest.approx(-0.02) and not gaps.shortcut.any()
 
 
 def test_a_held_out_distance_beyond_the_window_does_not_count(tmp_path):
