@@ -155,7 +155,8 @@ WINDOW_DEFINITION = (
     "claimed. **offset shortcut**: a "
     "held-out distance h (inside the training range, never trained on) at or below the window scores below the "
     "interpolation, linear in log2 distance, of its nearest trained neighbours by more than 2 binomial standard "
-    "errors of that gap (n summed over seeds): the model learned the trained offsets, not the task. Checked in that "
+    "errors of that gap (n summed over seeds) and by more than 0.05: the model learned the trained offsets, not the "
+    "task. Checked in that "
     "order: offset shortcut, budget-bound, then measured or at least.")
 
 
