@@ -225,7 +225,7 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
     trained, heldout = set(plan.train), set(plan.heldout)
     return {"steps": step, "stop_reason": reason, "history": history, "train_time_s": train_seconds,
             "resumed_from": resumed,
-            "tokens_per_s": (step - first + 1) * train.batch_size * task.seq_len / max(train_seconds, 1e-9),
+            "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),  # both span resumes
             "accuracy_by_distance": [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout,
                                                    final_val[d].accuracy, final_val[d].n)
                                      for d, s in test.items()],

@@ -61,6 +61,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_exactly_as_an_uninter
     assert b.resumed_from and b.resumed_from[0] % 20 == 0
     assert a.accuracy_by_distance == b.accuracy_by_distance
     assert a.history == b.history and a.steps == b.steps and a.stop_reason == b.stop_reason
+    tokens = b.steps * b.batch_size * b.seq_len  # throughput spans the resume, like train_time_s
+    assert b.tokens_per_s == pytest.approx(tokens / b.train_time_s)
     assert not list((tmp_path / "killed").rglob(runtime.CHECKPOINT_FILE)), "deleted once result.json exists"
     lines = records.read_metrics(next((tmp_path / "killed").rglob(records.METRICS_FILE)))
     steps = [line["step"] for line in lines]
