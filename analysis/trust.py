@@ -16,8 +16,10 @@
   yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
   claimed. The same holds when such a run learned nothing at any distance (never above chance: ``above_chance``,
   pooled over the last half of its evaluations): a plateau before learning looks like a model that cannot learn;
-  and when the deciding distance never left chance while the run was still rising at some other distance:
-  learning may reach it next (attention learns n-back's distances one after another). A run that stopped itself
+  and when the deciding distance never left chance while the run was still learning elsewhere: still rising at
+  some other distance, or having gained at one only in the second half of its steps (``late_gain``). Learning
+  may reach it next: attention learns n-back's distances one after another, a doubling every 100-200 steps, so
+  a staircase that last moved at step 300 of 500 looks settled by step 500 and is not. A run that stopped itself
   (target reached, or settled) was not cut short by the budget.
 - otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
   threshold at the longest distance measured: the window is at least that).
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import CELL
-from harness.trend import has_settled, standard_error
+from harness.trend import TOLERANCE, has_settled, standard_error
 
 SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
 LEARNED_Z = 3.0  # standard errors above chance, on the pooled last half of a run's evaluations: "learned something"
@@ -59,19 +61,32 @@ def rising_table(history: pd.DataFrame) -> pd.DataFrame:
     learned, learning = {}, {}
     for (run_dir, _), value in above.items():
         learned[run_dir] = learned.get(run_dir, False) or value
-    for (run_dir, _), value in settled.items():
-        learning[run_dir] = learning.get(run_dir, False) or not value
+    for key, value in settled.items():
+        steps, accuracies, counts, _, _ = curves[key]
+        late = above[key] and late_gain(steps, accuracies, counts)
+        learning[key[0]] = learning.get(key[0], False) or not value or late
     rows = []
     first_rows = history.drop_duplicates(["run_dir", "distance"]).set_index(["run_dir", "distance"])
     for key in curves:
         first, run_dir = first_rows.loc[key], key[0]
-        # Still learning somewhere while this distance never left chance: learning may reach it next (attention
-        # learns n-back's distances one after another), so its plateau at chance says nothing yet.
+        # Still learning somewhere (or lately) while this distance never left chance: learning may reach it next
+        # (attention learns n-back's distances one after another), so its plateau at chance says nothing yet.
         waiting = not above[key] and learning[run_dir]
         rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": key[1],
                      "steps": first.steps, "stop_reason": first.stop_reason, "learned": learned[run_dir],
                      "rising": first.stop_reason == "cap" and (not settled[key] or not learned[run_dir] or waiting)})
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
+
+
+def late_gain(steps, accuracies, counts) -> bool:
+    """Whether a curve arrived at its final level only in the second half of the run: its first evaluation within
+    TOLERANCE of the level (the accuracy pooled over the last half of the evaluations, as in ``above_chance``)
+    comes after half the run's last step. The staircase's last step up, which a settled test on each distance
+    alone cannot see once the step is over."""
+    half = len(accuracies) // 2
+    level = sum(a * n for a, n in zip(accuracies[half:], counts[half:])) / max(sum(counts[half:]), 1)
+    arrived = next(step for step, a in zip(steps, accuracies) if a >= level - TOLERANCE)
+    return arrived > steps[-1] / 2
 
 
 def above_chance(accuracies, counts, chance: float) -> bool:

@@ -137,3 +137,15 @@ def test_a_distance_at_chance_waits_while_the_run_still_learns_elsewhere(tmp_pat
     write(tmp_path / "settled", record("attention", "nback", 0, {2: 1.0, 4: 0.95, 8: CHANCE}, protocol="mixed",
                                        curves={2: [1.0] * 8, 4: [0.95] * 8, 8: [CHANCE] * 8}))
     assert verdict_of(tmp_path / "settled")["verdict"] == "measured"
+
+
+@pytest.mark.parametrize("evaluations_at_chance, verdict", [(2, "measured"), (4, "budget_bound")])
+def test_a_distance_at_chance_waits_while_the_staircase_moved_lately(tmp_path, evaluations_at_chance, verdict):
+    """Every curve has settled by the cap, but 4 reached its level only at step 250 of 400 (4 evaluations at
+    chance): the staircase moved in the second half of the run, so the 8 that never left chance may be next.
+    Reached at step 150 (2 evaluations at chance), the same flat 8 ends a measured window."""
+    step_up = [CHANCE] * evaluations_at_chance + [0.95] * (8 - evaluations_at_chance)
+    write(tmp_path, record("attention", "nback", 0, {2: 1.0, 4: 0.95, 8: CHANCE}, protocol="mixed",
+                           curves={2: [1.0] * 8, 4: step_up, 8: [CHANCE] * 8}))
+    window = verdict_of(tmp_path)
+    assert (window["verdict"], window["deciding_distance"]) == (verdict, 8)
