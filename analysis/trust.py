@@ -12,15 +12,23 @@
   shortcut: attention on referent scores 0.98 at held-out 23 against 0.99 at trained 16 and 32.)
 - ``budget_bound``: the deciding distance is the first curve distance whose mean accuracy is below the threshold
   (the one that ends the window; for "< d", the smallest). If, in any seed's run that the step cap stopped
-  (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and not
-  yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so none is
-  claimed. The same holds when such a run learned nothing at any distance (never above chance: ``above_chance``,
+  (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and
+  not yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so
+  none is claimed. The same holds when such a run learned nothing at any distance (never above chance: ``above_chance``,
   pooled over the last half of its evaluations): a plateau before learning looks like a model that cannot learn;
   and when the deciding distance never left chance while the run was still learning elsewhere: still rising at
   some other distance, or having gained at one only in the second half of its steps (``late_gain``). Learning
   may reach it next: attention learns n-back's distances one after another, a doubling every 100-200 steps, so
   a staircase that last moved at step 300 of 500 looks settled by step 500 and is not. A run that stopped itself
-  (target reached, or settled) was not cut short by the budget.
+  at its target was not cut short by the budget. A run that stopped as settled was, unless the planted curve
+  at that distance contradicts the loop: visibly rising, its slope more than Z standard errors above 0
+  (``visibly_rising``). The loop settles on every scored position (incidental queries too), many more than the
+  planted ones; on brackets those are flat while the planted distance still climbs (GRU at d=64: 0.64, 0.86,
+  0.89 at steps 300-500, stopped as settled at 500).
+- ``budget_bound`` too when the seeds disagree: at the deciding distance some seed reached the threshold while
+  another never left chance. A sibling run under the same budget shows the model can reach that distance, so
+  the seed at chance has not shown that it cannot (attention at d_model=128 on n-back: one seed learned 64 at
+  step 400, the other stopped at step 400 with 64 at chance).
 - otherwise ``measured`` (the crossing, or "< d", seen in settled runs) or ``at_least`` (at or above the
   threshold at the longest distance measured: the window is at least that).
 
@@ -36,13 +44,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import CELL
-from harness.trend import TOLERANCE, has_settled, standard_error
+from harness.trend import TOLERANCE, Z, has_settled, slope_and_z, standard_error
 
 SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
 LEARNED_Z = 3.0  # standard errors above chance, on the pooled last half of a run's evaluations: "learned something"
 KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
-RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising", "learned"]
+RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising", "learned", "left_chance"]
 VERDICTS = ("offset_shortcut", "budget_bound", "measured", "at_least")
 JUDGED = ["verdict", "claim", "rising_seeds", "steps_run"]  # the columns judge() adds
 RISING_TEXT = "still rising when training stopped"
@@ -72,10 +80,21 @@ def rising_table(history: pd.DataFrame) -> pd.DataFrame:
         # Still learning somewhere (or lately) while this distance never left chance: learning may reach it next
         # (attention learns n-back's distances one after another), so its plateau at chance says nothing yet.
         waiting = not above[key] and learning[run_dir]
+        capped = first.stop_reason == "cap"
+        rising = (capped and (not settled[key] or not learned[run_dir] or waiting)) or \
+            (first.stop_reason == "settled" and visibly_rising(*curves[key][:3]))
         rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "distance": key[1],
                      "steps": first.steps, "stop_reason": first.stop_reason, "learned": learned[run_dir],
-                     "rising": first.stop_reason == "cap" and (not settled[key] or not learned[run_dir] or waiting)})
+                     "rising": rising,
+                     "left_chance": above[key]})
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
+
+
+def visibly_rising(steps, accuracies, counts) -> bool:
+    """Evidence of a rise, not absence of evidence of a plateau: the slope over the last half of the evaluations
+    (harness.trend's fit) stands more than Z standard errors above 0."""
+    _, z = slope_and_z(steps, accuracies, counts)
+    return bool(z > Z)
 
 
 def late_gain(steps, accuracies, counts) -> bool:
@@ -132,8 +151,9 @@ def judge(windows: pd.DataFrame, gaps: pd.DataFrame, rising: pd.DataFrame) -> pd
     for window in windows.itertuples(index=False):
         key = tuple(getattr(window, k) for k in KEYS)
         cell_gaps = gaps[of_cell(gaps, key) & gaps.shortcut.astype(bool) & (gaps.distance <= window.window)]
-        cell_rising = rising[of_cell(rising, key) & (rising.distance == window.deciding_distance)
-                             & rising.rising.astype(bool)]
+        at_deciding = rising[of_cell(rising, key) & (rising.distance == window.deciding_distance)]
+        cell_rising = at_deciding[at_deciding.rising.astype(bool)]
+        stuck = at_deciding[~at_deciding.left_chance.astype(bool)] if window.seeds_reaching else at_deciding.iloc[:0]
         if len(cell_gaps):
             first = cell_gaps.sort_values("distance").iloc[0]  # the shortest distance that fails the check
             verdict = "offset_shortcut"
@@ -143,6 +163,10 @@ def judge(windows: pd.DataFrame, gaps: pd.DataFrame, rising: pd.DataFrame) -> pd
             verdict = "budget_bound"
             why = "still rising" if cell_rising.learned.all() else "nothing learned"
             claim = f"budget-bound ({why} at {cell_rising.steps.max():.0f} steps)"
+        elif len(stuck):
+            verdict, cell_rising = "budget_bound", stuck
+            claim = (f"budget-bound (d={window.deciding_distance:.0f} reached by {window.seeds_reaching} of "
+                     f"{window.n_seeds} seeds; never left chance in {len(stuck)} within {stuck.steps.max():.0f} steps)")
         else:
             verdict = "at_least" if window.censored == "above" else "measured"
             claim = window.window_text

@@ -39,9 +39,9 @@ CI_LEVEL = 0.95
 GROUP_KEYS = trust.KEYS  # task, protocol, model, the budget (part of what a window means), and the learning rate
 WINDOW_COLUMNS = GROUP_KEYS + ["verdict", "claim", "window", "censored", "window_text", "deciding_distance",
                                "rising_seeds", "steps_run", "window_low", "window_low_censored", "window_high",
-                               "window_high_censored", "ci_text", "n_seeds", "seeds", "min_distance", "max_distance",
-                               "max_trained_distance", "beyond_training", "chance_accuracy", "threshold_fraction",
-                               "threshold", "target_accuracy", "params", "resamples"]
+                               "window_high_censored", "ci_text", "n_seeds", "seeds", "seeds_reaching", "min_distance",
+                               "max_distance", "max_trained_distance", "beyond_training", "chance_accuracy",
+                               "threshold_fraction", "threshold", "target_accuracy", "params", "resamples"]
 
 
 class ThresholdError(ValueError):
@@ -160,11 +160,14 @@ def window_table(table: pd.DataFrame, history: pd.DataFrame, fraction: float = D
         threshold = threshold_for(chance, fraction)
         mean_curve = np.nanmean(per_seed, axis=0)
         window = effective_window(distances, mean_curve, threshold)
+        deciding = deciding_distance(distances, mean_curve, threshold)
+        # seeds at or above the threshold where the mean curve ends the window (they disagree if others are not)
+        reaching = 0 if np.isnan(deciding) else int(np.sum(per_seed[:, distances.index(int(deciding))] >= threshold))
         trained = group[group.trained.fillna(False).astype(bool)].distance
         max_trained = int(trained.max()) if len(trained) else None
         row = dict(zip(GROUP_KEYS, key), window=window.value, censored=window.censored, window_text=window.text,
-                   deciding_distance=deciding_distance(distances, mean_curve, threshold), n_seeds=len(seeds),
-                   seeds=" ".join(str(int(s)) for s in seeds), min_distance=distances[0],
+                   deciding_distance=deciding, n_seeds=len(seeds),
+                   seeds=" ".join(str(int(s)) for s in seeds), seeds_reaching=reaching, min_distance=distances[0],
                    max_distance=distances[-1], max_trained_distance=max_trained,
                    beyond_training=max_trained is not None and window.censored != "below"
                    and window.value > max_trained, chance_accuracy=chance, threshold_fraction=fraction,

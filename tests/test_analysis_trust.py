@@ -120,9 +120,38 @@ def test_a_run_that_learned_nothing_claims_no_window(tmp_path):
     assert window["verdict"] == "budget_bound" and window["claim"] == "budget-bound (nothing learned at 400 steps)"
     write(tmp_path / "something", record("lstm", "recall", 0, {2: 0.6, 4: CHANCE, 8: CHANCE}, protocol="mixed"))
     assert verdict_of(tmp_path / "something")["verdict"] == "measured"
-    stopped = tmp_path / "stopped"  # a run that stopped itself was not cut short, whatever it learned
-    write(stopped, record("lstm", "recall", 0, at_chance, protocol="mixed", stop_reason="settled"))
+    stopped = tmp_path / "stopped"  # a run that reached its target was not cut short, whatever else it learned
+    write(stopped, record("lstm", "recall", 0, at_chance, protocol="mixed", stop_reason="target"))
     assert verdict_of(stopped)["verdict"] == "measured"
+
+
+def test_a_run_the_loop_settled_is_budget_bound_only_where_its_planted_curve_visibly_rises(tmp_path):
+    """The loop settles on every scored position; the planted ones at the deciding distance may still climb
+    (brackets). Visibly rising (0.5 to 0.85 over the last half, 1000 positions each): budget-bound. Flat, but on
+    too few positions for the trend test to show it stopped (64): the loop's judgment stands, measured."""
+    climbing = [0.5] * 4 + [0.55, 0.65, 0.75, 0.85]
+    write(tmp_path / "climbing", record("gru", "brackets", 0, {2: 1.0, 4: 1.0, 8: 0.85}, protocol="mixed",
+                                        stop_reason="settled", curves={2: [1.0] * 8, 4: [1.0] * 8, 8: climbing}))
+    window = verdict_of(tmp_path / "climbing")
+    assert (window["verdict"], window["deciding_distance"]) == ("budget_bound", 8)
+    write(tmp_path / "noisy", record("gru", "brackets", 0, {2: 1.0, 4: 1.0, 8: 0.5}, protocol="mixed", n=64,
+                                     stop_reason="settled", curves={2: [1.0] * 8, 4: [1.0] * 8, 8: [0.5] * 8}))
+    assert verdict_of(tmp_path / "noisy")["verdict"] == "measured"
+
+
+def test_seeds_that_disagree_at_the_deciding_distance_are_budget_bound(tmp_path):
+    """Seed 0 learned 8 (1.0); seed 1 never left chance there. The mean curve ends the window at 8, but a sibling
+    under the same budget reached it, so seed 1 has not shown that the model cannot. Two seeds that both stay
+    at chance at 8 measure the window."""
+    curves = {0: {2: 1.0, 4: 1.0, 8: 1.0}, 1: {2: 1.0, 4: 1.0, 8: CHANCE}}
+    for seed, curve in curves.items():
+        write(tmp_path / "disagree", record("attention", "nback", seed, curve, protocol="mixed", shape="flat"))
+    window = verdict_of(tmp_path / "disagree")
+    assert (window["verdict"], window["deciding_distance"], window["seeds_reaching"]) == ("budget_bound", 8, 1)
+    assert window["claim"].startswith("budget-bound (d=8 reached by 1 of 2 seeds; never left chance in 1")
+    for seed in (0, 1):
+        write(tmp_path / "agree", record("attention", "nback", seed, curves[1], protocol="mixed", shape="flat"))
+    assert verdict_of(tmp_path / "agree")["verdict"] == "measured"
 
 
 def test_a_distance_at_chance_waits_while_the_run_still_learns_elsewhere(tmp_path):
