@@ -14,8 +14,9 @@
   (the one that ends the window; for "< d", the smallest). If, in any seed's run that the step cap stopped
   (stop_reason "cap"), the validation history at that distance is still rising (harness.trend.is_rising, and
   not yet at the run's target accuracy: not harness.trend.has_settled), more steps might move the window, so
-  none is claimed. The same holds when such a run learned nothing at any distance (never above chance: ``above_chance``,
-  pooled over the last half of its evaluations): a plateau before learning looks like a model that cannot learn;
+  none is claimed. The same holds when such a run learned nothing at any distance (never left chance:
+  harness.trend.left_chance, pooled over the last half of its evaluations at 3 standard errors, the loop's test):
+  a plateau before learning looks like a model that cannot learn;
   and when the deciding distance never left chance while the run was still learning elsewhere: still rising at
   some other distance, or having gained at one only in the second half of its steps (``late_gain``). Learning
   may reach it next: attention learns n-back's distances one after another, a doubling every 100-200 steps, so
@@ -44,10 +45,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import CELL
-from harness.trend import TOLERANCE, Z, has_settled, slope_and_z, standard_error
+from harness.trend import TOLERANCE, has_settled, left_chance, standard_error, visibly_rising
 
 SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
-LEARNED_Z = 3.0  # standard errors above chance, on the pooled last half of a run's evaluations: "learned something"
 KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "trained_accuracy", "gap", "noise", "shortcut"]
 RISING_COLUMNS = KEYS + ["seed", "run_dir", "distance", "steps", "stop_reason", "rising", "learned", "left_chance"]
@@ -64,7 +64,7 @@ def rising_table(history: pd.DataFrame) -> pd.DataFrame:
     curves = {key: (p.step.tolist(), p.accuracy.tolist(), p.n.tolist(), p.chance_accuracy.iloc[0],
                     p.target_accuracy.iloc[0])
               for key, p in history.sort_values("step").groupby(["run_dir", "distance"], sort=True)}
-    above = {key: above_chance(acc, n, chance) for key, (_, acc, n, chance, _) in curves.items()}
+    above = {key: left_chance(acc, n, chance) for key, (_, acc, n, chance, _) in curves.items()}
     settled = {key: has_settled(steps, acc, n, target) for key, (steps, acc, n, _, target) in curves.items()}
     learned, learning = {}, {}
     for (run_dir, _), value in above.items():
@@ -90,35 +90,15 @@ def rising_table(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RISING_COLUMNS)
 
 
-def visibly_rising(steps, accuracies, counts) -> bool:
-    """Evidence of a rise, not absence of evidence of a plateau: the slope over the last half of the evaluations
-    (harness.trend's fit) stands more than Z standard errors above 0."""
-    _, z = slope_and_z(steps, accuracies, counts)
-    return bool(z > Z)
-
-
 def late_gain(steps, accuracies, counts) -> bool:
     """Whether a curve arrived at its final level only in the second half of the run: its first evaluation within
-    TOLERANCE of the level (the accuracy pooled over the last half of the evaluations, as in ``above_chance``)
+    TOLERANCE of the level (the accuracy pooled over the last half of the evaluations, as in left_chance)
     comes after half the run's last step. The staircase's last step up, which a settled test on each distance
     alone cannot see once the step is over."""
     half = len(accuracies) // 2
     level = sum(a * n for a, n in zip(accuracies[half:], counts[half:])) / max(sum(counts[half:]), 1)
     arrived = next(step for step, a in zip(steps, accuracies) if a >= level - TOLERANCE)
     return arrived > steps[-1] / 2
-
-
-def above_chance(accuracies, counts, chance: float) -> bool:
-    """Whether a distance was learned at all: the accuracy pooled over the last half of the evaluations stands
-    LEARNED_Z standard errors above chance. Pooled, and at 3 rather than 2 standard errors, because a run has up
-    to nine distances and a handful of evaluations each: single evaluations 2 errors above chance turn up by
-    noise alone in most runs that learned nothing (harness.trend.left_chance, which asks that of one evaluation,
-    serves the loop, where a run also has to be settled before it may stop)."""
-    half = len(accuracies) // 2
-    accuracies, counts = accuracies[half:], counts[half:]
-    pooled_n = sum(counts)
-    pooled = sum(a * n for a, n in zip(accuracies, counts)) / max(pooled_n, 1)
-    return pooled > chance + LEARNED_Z * standard_error(chance, pooled_n)
 
 
 def heldout_gaps(table: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from harness import record as records
 from harness import runtime
 from harness.config import TrainConfig
 from harness.record import DistanceScore, HistoryPoint, MetricsLog
-from harness.trend import has_settled, left_chance
+from harness.trend import has_settled, left_chance, visibly_rising
 from tasks.base import IGNORE, data_generator
 
 log = logging.getLogger("run")
@@ -144,20 +144,24 @@ class TrainingStep:
 
 
 def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig, chance: float) -> str | None:
-    """``target`` once every trained distance's set scores the target on all its scored positions; ``settled``
-    (with stop_when=settled, from step min_steps on) once every evaluated distance has left chance and is at the
-    target or shown to have stopped rising (trend.py). A distance still at chance may be on the plateau that
-    runs sit on before they learn it (attention learns n-back's distances one after another): it trains on."""
+    """``target`` once every trained distance's set scores the target on all its scored positions and on its
+    planted ones; ``settled`` (with stop_when=settled, from step min_steps on) once every evaluated distance has
+    left chance and is at the target or shown to have stopped rising on all its scored positions, and its planted
+    curve does not visibly rise (trend.py). A distance still at chance may be on the plateau that runs sit on
+    before they learn it (attention learns n-back's distances one after another): it trains on."""
     curves: dict[int, list[HistoryPoint]] = {}
     for point in history:
         curves.setdefault(point.distance, []).append(point)
     trained = [d for d in curves if d in set(plan.train)]
-    if trained and all(curves[d][-1].accuracy_all >= train.target_accuracy for d in trained):
+    if trained and all(min(curves[d][-1].accuracy, curves[d][-1].accuracy_all) >= train.target_accuracy
+                       for d in trained):
         return "target"
     if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(
             left_chance([p.accuracy_all for p in c], [p.n_all for p in c], chance)
             and has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
-                            train.target_accuracy) for c in curves.values()):
+                            train.target_accuracy)
+            and not visibly_rising([p.step for p in c], [p.accuracy for p in c], [p.n for p in c])
+            for c in curves.values()):
         return "settled"
     return None
 

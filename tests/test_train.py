@@ -89,6 +89,25 @@ def test_incidental_positions_block_early_stopping(settled_plan):
     assert train.stop_reason(half_done, plan, train_cfg, CHANCE) is None
 
 
+def test_a_planted_curve_that_visibly_rises_blocks_settling(settled_plan):
+    """Brackets: every scored position at d=8 is flat at 0.96 (thousands of short-range closings), while the 64
+    planted positions climb from 0.6 to 0.9: not settled. Once the planted curve is flat too, it settles."""
+    plan, train_cfg = settled_plan
+    climbing = [0.6, 0.62, 0.64, 0.7, 0.75, 0.8, 0.85, 0.9]
+    solved = points(4, [1.0] * 8)
+    history = solved + [HistoryPoint((i + 1) * 100, 8, a, 64, 0.96, 2589) for i, a in enumerate(climbing)]
+    assert train.stop_reason(history, plan, train_cfg, CHANCE) is None
+    flat = solved + [HistoryPoint((i + 1) * 100, 8, 0.8, 64, 0.96, 2589) for i in range(8)]
+    assert train.stop_reason(flat, plan, train_cfg, CHANCE) == "settled"
+
+
+def test_target_needs_the_planted_positions_too(settled_plan):
+    plan, train_cfg = settled_plan
+    history = points(4, [1.0, 1.0]) + [HistoryPoint(100, 8, 0.5, 64, 0.99, 2589), HistoryPoint(200, 8, 0.9, 64,
+                                                                                                0.995, 2589)]
+    assert train.stop_reason(history, plan, train_cfg, CHANCE) != "target"
+
+
 # A GRU with a state of 2 numbers learns a little of 2-back and no more: it settles well above chance, below target.
 TOO_SMALL = ["model=gru", "model.hidden_size=2", "train.lr=0.01", "task.seq_len=24", "train.eval_sequences=32",
              "train.val_sequences=32", "train.eval_every=10"]

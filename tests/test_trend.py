@@ -66,6 +66,17 @@ def test_a_run_that_reached_the_target_has_settled_even_if_it_rose_to_get_there(
 def test_left_chance_needs_more_than_noise():
     assert not trend.left_chance([0.13, 0.12, 0.14], [512] * 3, chance=0.125)
     assert trend.left_chance([0.13, 0.25], [512] * 2, chance=0.125)
+    # attention's d=128 on n-back (512 positions): one evaluation 3 errors above chance, then back; the old rule
+    # (any one evaluation 2 errors above) took it as learned and let the run stop as settled at step 400
+    assert not trend.left_chance([0.14, 0.17, 0.11, 0.11], [512] * 4, chance=0.125)
+    assert not trend.left_chance([0.13, 0.12, 0.13, 0.14], [4608] * 4, chance=0.125)  # its d=64: pooled 0.135
+
+
+def test_visibly_rising_needs_evidence_of_a_rise():
+    steps = [100, 200, 300, 400, 500]
+    assert trend.visibly_rising(steps, [0.62, 0.67, 0.64, 0.86, 0.89], [64] * 5)  # brackets' planted d=64
+    assert not trend.visibly_rising(steps, [0.46, 0.52, 0.52, 0.48, 0.46], [64] * 5)  # flat and noisy
+    assert not trend.visibly_rising(steps[:3], [0.1, 0.5, 0.9], [64] * 3), "too few evaluations: no evidence"
 
 
 def test_standard_error_keeps_some_noise_at_zero_and_one():
