@@ -31,11 +31,14 @@ Everything here is a pure function of the loaded tables (analysis.load); nothing
   the mean validation curve over seeds (a run that stopped itself keeps its last accuracy). Over the last half
   of the evaluations (at least harness.trend.MIN_POINTS), fit log2 window against step by least squares; the
   slope's standard error comes from the residuals. "budget" (still growing) when slope > 0 at z > 2
-  (harness.trend.Z); otherwise "capacity" (the window had stopped growing; a plateau of optimisation looks the
-  same, which is what α across sizes tells apart). Before that test: a final window ≥ the largest distance is
-  "beyond_range" (not limited within the distances measured); if no seed's run hit the step cap, "capacity"
-  (it stopped itself: the budget did not bind); a final window < the smallest distance moves no window, so the
-  trust verdict decides (budget_bound → "budget"); fewer evaluations than MIN_POINTS is "undetermined".
+  (harness.trend.Z) and the fitted growth over those evaluations is at least GROWTH_TOLERANCE (0.1 doublings,
+  a 7% longer window: significant is not enough, since at 4000 steps and 16 evaluations a window creeping from
+  8.8 to 8.9 is 10 standard errors from flat); otherwise "capacity" (the window had stopped growing; a plateau
+  of optimisation looks the same, which is what α across sizes tells apart). Before that test: a final window
+  ≥ the largest distance is "beyond_range" (not limited within the distances measured); if no seed's run hit
+  the step cap, "capacity" (it stopped itself: the budget did not bind); a final window < the smallest distance
+  moves no window, so the trust verdict decides (budget_bound → "budget"); fewer evaluations than MIN_POINTS is
+  "undetermined".
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from analysis.window import (
 from harness.record import REPO_ROOT
 from harness.trend import MIN_POINTS, WINDOW, Z
 
+GROWTH_TOLERANCE = 0.1  # doublings of the window over the fitted evaluations that count as still growing
 REFERENCE_BITS = (1.0, 5.0)  # bits per state number drawn as floors: a binary code, and Collins et al.'s ~5
 FLOORS = {"nback": "per_distance", "recall": "flat"}  # tasks whose bits needed are known (module docstring)
 SETTING = ["task", "protocol", "max_steps", "batch_size"]  # what one fit is of, with the model family
@@ -75,6 +79,7 @@ WINDOW_COLUMNS = SETTING + ["model", "state_size", "params", "lr", "n_seeds", "w
                             "max_distance", "limited_by", "growth_per_1k_steps", "growth_z", "bits_needed",
                             "bits_per_number", "state_grows", "in_fit"]
 FIT_COLUMNS = ["model", *SETTING, "alpha", "alpha_low", "alpha_high", "intercept", "r_squared", "n_points",
+               "alpha_at_budget", "alpha_at_budget_low", "alpha_at_budget_high", "r_squared_at_budget",
                "sizes_used", "sizes_left_out", "bits_per_number", "bits_text", "floor_bits", "num_symbols", "note",
                "censored_resamples", "resamples"]
 GROWTH_COLUMNS = SETTING + ["model", "state_size", "params", "lr", "step", "window", "censored", "n_runs"]
@@ -234,7 +239,9 @@ def limits(windows: pd.DataFrame, growth: pd.DataFrame, history: pd.DataFrame) -
         elif window.censored == "below":
             limited = "budget" if window.verdict == "budget_bound" else "capacity"
         else:
-            limited = "budget" if slope > 0 and z > Z else "capacity"
+            keep = max(MIN_POINTS, math.ceil(WINDOW * len(steps)))
+            span = steps.step.iloc[-1] - steps.step.iloc[-keep]  # steps covered by the fitted evaluations
+            limited = "budget" if slope > 0 and z > Z and slope * span / 1000.0 >= GROWTH_TOLERANCE else "capacity"
         rows.append({"limited_by": limited, "growth_per_1k_steps": slope, "growth_z": z})
     return windows.assign(**pd.DataFrame(rows, index=windows.index,
                                          columns=["limited_by", "growth_per_1k_steps", "growth_z"]))
@@ -318,6 +325,15 @@ def fit_table(windows: pd.DataFrame, table: pd.DataFrame, resamples: int = RESAM
                    censored_resamples=0, sizes_used=" ".join(str(int(s)) for s in used.state_size),
                    sizes_left_out="; ".join(f"{int(s)} ({r})" for s, r in zip(cells.state_size, reasons) if r),
                    **largest_window_bits(cells))
+        # The same fit over every size with a window inside the range, budget-bound ones included: how the
+        # window reached at this budget scales with the state. Not a capacity law where sizes were still growing.
+        numeric = cells[(cells.censored == "none") & (cells.verdict != "offset_shortcut")]
+        if len(numeric) >= 2 and not cells.state_grows.any():
+            x = np.log2(numeric.state_size.to_numpy(float))
+            slope, _, r_squared = least_squares(x, np.log2(numeric.window.to_numpy(float)))
+            interval = alpha_interval(numeric, curve, x, resamples)
+            row.update(alpha_at_budget=slope, r_squared_at_budget=r_squared,
+                       alpha_at_budget_low=interval["alpha_low"], alpha_at_budget_high=interval["alpha_high"])
         if cells.state_grows.any():
             row.update(n_points=0, sizes_used="", sizes_left_out="", note="not fitted: its state_size reads the "
                        "sequence length (a key-value cache), so its state size measures the length, not a capacity")
@@ -416,6 +432,13 @@ def findings(capacity: Capacity) -> list[str]:
         else:
             windows = ", ".join(f"{w} at S = {int(s)}" for w, s in zip(cells.claim, cells.state_size))
             text += f"{fit.note}; windows {windows}; "
+            if pd.notna(fit.alpha_at_budget):
+                ci = (f"95% CI {fit.alpha_at_budget_low:.2f} to {fit.alpha_at_budget_high:.2f}"
+                      if pd.notna(fit.alpha_at_budget_low) else "CI undefined")
+                reached = ", ".join(f"{w} at S = {int(s)}" for w, s, c in
+                                    zip(cells.window_text, cells.state_size, cells.censored) if c == "none")
+                text += (f"the windows reached within the budget ({reached}) scale as S^{fit.alpha_at_budget:.2f} "
+                         f"({ci}, R² {fit.r_squared_at_budget:.2f}): how far this budget gets, not a capacity; ")
         text += limit_summary(cells) + "."
         if pd.notna(fit.bits_per_number) and FLOORS.get(fit.task) == "per_distance":
             low, high = REFERENCE_BITS
@@ -438,12 +461,15 @@ READING = (
     "sizes, the least-squares slope α of log window against log state size (window ∝ S^α; dashed); its 95% CI "
     "resamples seeds within each size ({resamples} resamples), recomputes each size's window and refits; R² is "
     "of the fit on the point estimates. Censored, budget-bound and offset-shortcut sizes are left out and listed. "
+    "**α at this budget** is the same fit over every size whose window lies inside the distances, budget-bound "
+    "ones included: how far the budget gets at each size, not a capacity law. "
     "A family whose state grows with the sequence (a key-value cache, 2·L·d_model per layer) is drawn but not "
     "fitted. **The information floor** (grey): the window a state of S numbers could hold at b bits per number, "
     "for b = {bits}; {reference} Bits per state number = bits the task needs at the window / S. **Window "
     "against training budget**: the window of the mean validation curve at every evaluation. A size is "
     "**budget-limited** when, over the last half of the evaluations, the least-squares slope of log2 window "
-    "against step is positive at more than {z:g} standard errors (from the residuals); **capacity-limited** "
+    "against step is positive at more than {z:g} standard errors (from the residuals) and the fitted growth over "
+    "those evaluations is at least {tolerance:g} doublings; **capacity-limited** "
     "otherwise, or when no seed's run hit the step cap; **not limited within the distances measured** when its "
     "window is ≥ the largest distance. A window < the smallest distance cannot move, so there the verdict "
     "decides (budget-bound: budget-limited). Capacity-limited means the window had stopped growing within this "
@@ -460,7 +486,7 @@ NOT_ENOUGH = ("The capacity analysis needs one model on one task at two or more 
 def reading(resamples: int) -> str:
     """The section's definitions, with this report's numbers."""
     return READING.format(resamples=resamples, bits=" and ".join(f"{b:g}" for b in REFERENCE_BITS),
-                          reference=REFERENCE_TEXT, z=Z)
+                          reference=REFERENCE_TEXT, z=Z, tolerance=GROWTH_TOLERANCE)
 
 
 def fit_rows(fits: pd.DataFrame) -> pd.DataFrame:
@@ -471,4 +497,6 @@ def fit_rows(fits: pd.DataFrame) -> pd.DataFrame:
     return fits.assign(alpha=[number(a) if pd.notna(a) else "not fitted" for a in fits.alpha],
                        ci=[f"[{lo:.2f}, {hi:.2f}]" if pd.notna(lo) else "" for lo, hi in
                            zip(fits.alpha_low, fits.alpha_high)],
-                       r_squared=fits.r_squared.map(number), bits_text=fits.bits_text.fillna(""))
+                       r_squared=fits.r_squared.map(number), bits_text=fits.bits_text.fillna(""),
+                       at_budget=[f"{a:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(lo) else number(a) for a, lo, hi in
+                                  zip(fits.alpha_at_budget, fits.alpha_at_budget_low, fits.alpha_at_budget_high)])

@@ -251,7 +251,8 @@ def capacity_section(report: Report) -> str:
              image(report.figure(grid, "capacity_window_vs_state", "capacity_figure"), "Window against state size"),
              "", *[f"- {text}" for text in found.floors.text], "",
              markdown_table(capacity.fit_rows(fits), {"model": "model", "task": "task", "protocol": "protocol",
-                                                       "alpha": "α", "ci": "95% CI", "r_squared": "R²",
+                                                       "max_steps": "steps", "alpha": "α", "ci": "95% CI",
+                                                       "r_squared": "R²", "at_budget": "α at this budget [CI]",
                                                        "n_points": "sizes fitted", "sizes_left_out": "left out",
                                                        "bits_text": "bits per state number"}), "",
              *[f"- {text}" for text in capacity.findings(found)], ""]

@@ -181,7 +181,8 @@ def test_the_report_has_the_capacity_section(sweep, capsys):
     text = (sweep / "report.md").read_text()
     section = text.split("## Capacity")[1].split("\n## ")[0]
     assert "](capacity_window_vs_state.png)" in section and "](capacity_growth_nback.png)" in section
-    assert "| gru | nback | mixed | 0.75 |" in section and "| attention | nback | mixed | not fitted |" in section
+    assert "| gru | nback | mixed | 400 | 0.75 |" in section
+    assert "| attention | nback | mixed | 400 | not fitted |" in section
     assert "Collins, Sohl-Dickstein & Sussillo (2017" in section and "d = S·b / 3" in section
     assert "budget-limited at S = 512" in section and "Left out of the fit: 2 (< 2" in section
     fit = pd.read_csv(sweep / "capacity_fit.csv")
@@ -196,3 +197,24 @@ def test_a_single_size_gives_one_line_saying_what_is_needed(tmp_path, capsys):
     section = (tmp_path / "report.md").read_text().split("## Capacity\n\n")[1].split("\n\n## ")[0]
     assert section == capacity.NOT_ENOUGH and "\n" not in section
     assert not (tmp_path / "capacity_fit.csv").exists()
+
+
+def test_growth_that_is_significant_but_immaterial_is_not_budget_limited(tmp_path):
+    """A window creeping 0.01 doublings per evaluation, without noise: z is infinite, but over the last half it
+    grows 0.03 doublings (2%), under GROWTH_TOLERANCE: the window had stopped growing in any sense that matters."""
+    creeping = [8 * 2 ** (0.01 * k) for k in range(8)]
+    for seed in (0, 1):
+        write(tmp_path, sized_record("gru", "nback", seed, 64, creeping[-1], windows=creeping))
+    cell = capacity.analyse(analysis.load(tmp_path), resamples=50).windows.iloc[0]
+    assert cell.growth_z > 2 and cell.limited_by == "capacity"
+
+
+def test_alpha_at_budget_includes_budget_bound_sizes(tmp_path):
+    """Every size still rising at the cap: no capacity fit, but the windows reached follow the law, and the fit at
+    this budget recovers α."""
+    for size in CAPACITY_SIZES:
+        for seed in (0, 1):
+            write(tmp_path, sized_record("lstm", "nback", seed, size, 0.5 * size ** CAPACITY_ALPHA, shape="rising"))
+    fit = row(capacity.analyse(analysis.load(tmp_path), resamples=RESAMPLES).fits, model="lstm")
+    assert math.isnan(fit.alpha) and fit.alpha_at_budget == pytest.approx(CAPACITY_ALPHA, abs=0.05)
+    assert fit.alpha_at_budget_low - 1e-9 <= fit.alpha_at_budget <= fit.alpha_at_budget_high + 1e-9
