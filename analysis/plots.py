@@ -410,6 +410,8 @@ def capacity_plot(windows: pd.DataFrame, fits: pd.DataFrame, floors: pd.DataFram
     entries.update({"≥ largest distance": Line2D([], [], linestyle="", marker="^", color="grey"),
                     "< smallest distance": Line2D([], [], linestyle="", marker="v", color="grey"),
                     "hollow: budget-bound (not fitted)": hollow()})
+    if (frame.verdict == "offset_shortcut").any():
+        entries["cross: offset shortcut (not fitted)"] = Line2D([], [], linestyle="", marker="X", color="grey")
     grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
     bound = int((frame.verdict == "budget_bound").sum())
     growing = ", ".join(ordered_models(frame[frame.state_grows.astype(bool)].model))

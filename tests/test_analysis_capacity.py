@@ -169,6 +169,10 @@ def test_capacity_figures_are_facet_grids_with_hollow_budget_bound_points(found,
     assert len(markers) >= 2  # censored triangles besides the hollow circle
     legend = " ".join(t.get_text() for t in grid.legend.get_texts())
     assert "floor at 1 bit per state number" in legend and "floor at 5 bits per state number" in legend
+    assert "offset shortcut" not in legend  # named only where one is drawn
+    shortcut = found.windows.assign(verdict=["offset_shortcut"] + list(found.windows.verdict.iloc[1:]))
+    legend = plots.capacity_plot(shortcut, found.fits, found.floors).legend.get_texts()
+    assert "cross: offset shortcut (not fitted)" in [t.get_text() for t in legend]
     growth = plots.window_growth_plot(found.growth, found.windows, "nback")
     assert isinstance(growth, sns.FacetGrid) and "S=512 budget" in [
         t.get_text() for ax in growth.axes.flat if ax.get_legend() for t in ax.get_legend().get_texts()]
