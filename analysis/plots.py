@@ -445,13 +445,17 @@ def window_growth_plot(growth: pd.DataFrame, windows: pd.DataFrame, task: str):
     frame = with_setting(growth[growth.task == task])
     limited = with_setting(windows[windows.task == task])
     models, settings = ordered_models(frame.model), setting_order(frame.setting)
-    grid = sns.FacetGrid(frame, row="setting", col="model", row_order=settings, col_order=models, sharex=False,
+    # one panel per (family, setting) that exists: a family run at one budget only gets no empty panel
+    present = set(zip(frame.model, frame.setting))
+    panels = [f"{m} · {s}" if len(settings) > 1 else m for m in models for s in settings if (m, s) in present]
+    frame = frame.assign(panel=[f"{m} · {s}" if len(settings) > 1 else m for m, s in zip(frame.model, frame.setting)])
+    grid = sns.FacetGrid(frame, col="panel", col_order=panels, col_wrap=min(5, len(panels)), sharex=False,
                          sharey=False, height=2.9, aspect=1.2)
     grid.map_dataframe(draw_growth, limited=limited)
     for ax in grid.axes.flat:
         if ax.lines:  # FacetGrid drops legends drawn while mapping
             ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    grid.set_titles("{col_name} · {row_name}" if len(settings) > 1 else "{col_name}", size=9)
+    grid.set_titles("{col_name}", size=9)
     grid.set_axis_labels("training step", "effective window")
     grid.figure.suptitle(f"{task}: effective window of the mean validation curve over seeds at each evaluation, "
                          f"per state size S; ▲ ≥ largest, ▼ < smallest distance\nbudget: {budget_text(frame)}",

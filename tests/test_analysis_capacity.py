@@ -222,3 +222,16 @@ def test_alpha_at_budget_includes_budget_bound_sizes(tmp_path):
     fit = row(capacity.analyse(analysis.load(tmp_path), resamples=RESAMPLES).fits, model="lstm")
     assert math.isnan(fit.alpha) and fit.alpha_at_budget == pytest.approx(CAPACITY_ALPHA, abs=0.05)
     assert fit.alpha_at_budget_low - 1e-9 <= fit.alpha_at_budget <= fit.alpha_at_budget_high + 1e-9
+
+
+def test_window_growth_draws_no_empty_panel_for_a_family_run_at_one_budget_only(tmp_path):
+    """GRU at 400 steps only, LSTM at 400 and 800: three panels, each with lines (a model x budget grid would
+    leave GRU's 800-step panel empty)."""
+    for size in (16, 64):
+        for seed in (0, 1):
+            write(tmp_path, sized_record("gru", "nback", seed, size, 4.0, max_steps=400))
+            for steps in (400, 800):
+                write(tmp_path, sized_record("lstm", "nback", seed, size, 4.0, max_steps=steps))
+    found = capacity.analyse(analysis.load(tmp_path), resamples=50)
+    grid = plots.window_growth_plot(found.growth, found.windows, "nback")
+    assert len(grid.axes.flat) == 3 and all(ax.lines for ax in grid.axes.flat)
