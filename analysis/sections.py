@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from analysis.report import Report
 
 CAVEAT = ("Every window here holds for the stated training budget only. A model whose window ends early may reach "
-          "further with more steps, a larger state or other settings: an RNN that fails at 600 steps may succeed "
+          "further with more steps, a larger state or other settings: an RNN that fails at 500 steps may succeed "
           "at 20,000. A '≥' value is bounded by the longest distance measured, not by the model.")
 
 
@@ -151,8 +151,11 @@ WINDOW_DEFINITION = (
     "threshold) had not been shown to stop rising by the test of harness/trend.py (a weighted least-squares line "
     "over the last half of the evaluations, whose slope plus 2 standard errors would still gain 0.05 or more over "
     "that span, below the target accuracy), or the run learned nothing at any distance, or the deciding distance "
-    "never left chance while the run still rose elsewhere (learning may reach it next), so no window is "
-    "claimed. **offset shortcut**: a "
+    "never left chance while the run was still learning elsewhere (still rising, or having reached its level at "
+    "another distance only in the second half of its steps: learning may reach this one next); in a run the "
+    "loop stopped as settled, the planted positions at the deciding distance visibly rise (slope above 0 by 2 "
+    "standard errors); or the seeds disagree (one reached the threshold at the deciding distance, another never "
+    "left chance there). No window is claimed. **offset shortcut**: a "
     "held-out distance h (inside the training range, never trained on) at or below the window scores below the "
     "interpolation, linear in log2 distance, of its nearest trained neighbours by more than 2 binomial standard "
     "errors of that gap (n summed over seeds) and by more than 0.05: the model learned the trained offsets, not the "
