@@ -66,7 +66,7 @@ from analysis.window import (
     window_table,
 )
 from harness.record import REPO_ROOT
-from harness.trend import MIN_POINTS, WINDOW, Z
+from harness.trend import MIN_POINTS, Z, fitted_count
 
 GROWTH_TOLERANCE = 0.1  # doublings of the window over the fitted evaluations that count as still growing
 REFERENCE_BITS = (1.0, 5.0)  # bits per state number drawn as floors: a binary code, and Collins et al.'s ~5
@@ -206,7 +206,7 @@ def window_growth(history: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
 def growth_slope(steps, log2_windows) -> tuple[float, float]:
     """Least-squares slope of log2 window per 1000 steps over the last half of the evaluations (at least
     MIN_POINTS), and its z score, slope / standard error from the residuals; NaN with fewer evaluations."""
-    keep = max(MIN_POINTS, math.ceil(WINDOW * len(steps)))
+    keep = fitted_count(len(steps))
     if len(steps) < MIN_POINTS:
         return math.nan, math.nan
     x, y = np.asarray(steps[-keep:], dtype=float), np.asarray(log2_windows[-keep:], dtype=float)
@@ -239,8 +239,7 @@ def limits(windows: pd.DataFrame, growth: pd.DataFrame, history: pd.DataFrame) -
         elif window.censored == "below":
             limited = "budget" if window.verdict == "budget_bound" else "capacity"
         else:
-            keep = max(MIN_POINTS, math.ceil(WINDOW * len(steps)))
-            span = steps.step.iloc[-1] - steps.step.iloc[-keep]  # steps covered by the fitted evaluations
+            span = steps.step.iloc[-1] - steps.step.iloc[-fitted_count(len(steps))]  # covered by the fitted ones
             limited = "budget" if slope > 0 and z > Z and slope * span / 1000.0 >= GROWTH_TOLERANCE else "capacity"
         rows.append({"limited_by": limited, "growth_per_1k_steps": slope, "growth_z": z})
     return windows.assign(**pd.DataFrame(rows, index=windows.index,
@@ -325,27 +324,32 @@ def fit_table(windows: pd.DataFrame, table: pd.DataFrame, resamples: int = RESAM
                    censored_resamples=0, sizes_used=" ".join(str(int(s)) for s in used.state_size),
                    sizes_left_out="; ".join(f"{int(s)} ({r})" for s, r in zip(cells.state_size, reasons) if r),
                    **largest_window_bits(cells))
-        # The same fit over every size with a window inside the range, budget-bound ones included: how the
-        # window reached at this budget scales with the state. Not a capacity law where sizes were still growing.
-        numeric = cells[(cells.censored == "none") & (cells.verdict != "offset_shortcut")]
-        if len(numeric) >= 2 and not cells.state_grows.any():
-            x = np.log2(numeric.state_size.to_numpy(float))
-            slope, _, r_squared = least_squares(x, np.log2(numeric.window.to_numpy(float)))
-            interval = alpha_interval(numeric, curve, x, resamples)
-            row.update(alpha_at_budget=slope, r_squared_at_budget=r_squared,
-                       alpha_at_budget_low=interval["alpha_low"], alpha_at_budget_high=interval["alpha_high"])
         if cells.state_grows.any():
             row.update(n_points=0, sizes_used="", sizes_left_out="", note="not fitted: its state_size reads the "
                        "sequence length (a key-value cache), so its state size measures the length, not a capacity")
-        elif len(used) < 2:
+            rows.append(row)
+            continue
+        # The same fit over every size with a window inside the range, budget-bound ones included: how the
+        # window reached at this budget scales with the state. Not a capacity law where sizes were still growing.
+        numeric = cells[(cells.censored == "none") & (cells.verdict != "offset_shortcut")]
+        if len(numeric) >= 2:
+            law = power_law(numeric, curve, resamples)
+            row.update(alpha_at_budget=law["alpha"], r_squared_at_budget=law["r_squared"],
+                       alpha_at_budget_low=law["alpha_low"], alpha_at_budget_high=law["alpha_high"])
+        if len(used) < 2:
             row["note"] = f"not fitted: {len(used)} size(s) with a measured window, a fit needs 2"
         else:
-            x, y = np.log2(used.state_size.to_numpy(float)), np.log2(used.window.to_numpy(float))
-            row["alpha"], row["intercept"], row["r_squared"] = least_squares(x, y)
-            row["note"] = "2 points: R² is 1 by construction" if len(used) == 2 else ""
-            row.update(alpha_interval(used, curve, x, resamples))
+            row.update(power_law(used, curve, resamples), note="2 points: R² is 1 by construction" if len(used) == 2
+                       else "")
         rows.append(row)
     return pd.DataFrame(rows, columns=FIT_COLUMNS)
+
+
+def power_law(sizes: pd.DataFrame, curve: pd.DataFrame, resamples: int) -> dict:
+    """α, intercept and R² of log2 window on log2 state size over ``sizes``, with α's seed-bootstrap CI."""
+    x = np.log2(sizes.state_size.to_numpy(float))
+    alpha, intercept, r_squared = least_squares(x, np.log2(sizes.window.to_numpy(float)))
+    return dict(alpha=alpha, intercept=intercept, r_squared=r_squared, **alpha_interval(sizes, curve, x, resamples))
 
 
 def alpha_interval(used: pd.DataFrame, curve: pd.DataFrame, x: np.ndarray, resamples: int) -> dict:

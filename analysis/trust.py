@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import CELL
-from harness.trend import TOLERANCE, has_settled, left_chance, standard_error, visibly_rising
+from harness.trend import TOLERANCE, has_settled, left_chance, pooled_last_half, standard_error, visibly_rising
 
 SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
 KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, budget), at one learning rate
@@ -95,8 +95,7 @@ def late_gain(steps, accuracies, counts) -> bool:
     TOLERANCE of the level (the accuracy pooled over the last half of the evaluations, as in left_chance)
     comes after half the run's last step. The staircase's last step up, which a settled test on each distance
     alone cannot see once the step is over."""
-    half = len(accuracies) // 2
-    level = sum(a * n for a, n in zip(accuracies[half:], counts[half:])) / max(sum(counts[half:]), 1)
+    level, _ = pooled_last_half(accuracies, counts)
     arrived = next(step for step, a in zip(steps, accuracies) if a >= level - TOLERANCE)
     return arrived > steps[-1] / 2
 

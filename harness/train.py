@@ -156,12 +156,12 @@ def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig, chance: f
     if trained and all(min(curves[d][-1].accuracy, curves[d][-1].accuracy_all) >= train.target_accuracy
                        for d in trained):
         return "target"
-    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(
-            left_chance([p.accuracy_all for p in c], [p.n_all for p in c], chance)
-            and has_settled([p.step for p in c], [p.accuracy_all for p in c], [p.n_all for p in c],
-                            train.target_accuracy)
-            and not visibly_rising([p.step for p in c], [p.accuracy for p in c], [p.n for p in c])
-            for c in curves.values()):
+    def settled(curve: list[HistoryPoint]) -> bool:
+        steps, every, counts = [p.step for p in curve], [p.accuracy_all for p in curve], [p.n_all for p in curve]
+        return (left_chance(every, counts, chance) and has_settled(steps, every, counts, train.target_accuracy)
+                and not visibly_rising(steps, [p.accuracy for p in curve], [p.n for p in curve]))
+
+    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(map(settled, curves.values())):
         return "settled"
     return None
 

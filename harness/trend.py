@@ -43,11 +43,23 @@ def standard_error(accuracy: float, n: int) -> float:
     return math.sqrt(p * (1.0 - p) / max(n, 1))
 
 
+def fitted_count(evaluations: int) -> int:
+    """How many of the latest evaluations a trend is fitted to: the last half, at least MIN_POINTS."""
+    return max(MIN_POINTS, math.ceil(WINDOW * evaluations))
+
+
+def pooled_last_half(accuracies, counts) -> tuple[float, int]:
+    """The accuracy pooled over the last half of the evaluations (weighted by positions), and those positions."""
+    half = len(accuracies) // 2
+    pooled_n = sum(counts[half:])
+    return sum(a * n for a, n in zip(accuracies[half:], counts[half:])) / max(pooled_n, 1), pooled_n
+
+
 def fit(steps, accuracies, counts) -> tuple[float, float, float]:
     """Weighted least-squares slope of accuracy per step over the window, its standard error, and the window's
     span in steps; NaNs when there are fewer than MIN_POINTS evaluations."""
     points = list(zip(steps, accuracies, counts))
-    window = points[-max(MIN_POINTS, math.ceil(WINDOW * len(points))):]
+    window = points[-fitted_count(len(points)):]
     if len(window) < MIN_POINTS:
         return float("nan"), float("nan"), float("nan")
     weights = [1.0 / standard_error(a, n) ** 2 for _, a, n in window]
@@ -89,8 +101,5 @@ def visibly_rising(steps, accuracies, counts) -> bool:
 def left_chance(accuracies, counts, chance: float) -> bool:
     """Whether a curve has left chance: its accuracy pooled over the last half of the evaluations stands
     LEARNED_Z standard errors (of chance, over the pooled positions) above chance."""
-    half = len(accuracies) // 2
-    accuracies, counts = accuracies[half:], counts[half:]
-    pooled_n = sum(counts)
-    pooled = sum(a * n for a, n in zip(accuracies, counts)) / max(pooled_n, 1)
+    pooled, pooled_n = pooled_last_half(accuracies, counts)
     return pooled > chance + LEARNED_Z * standard_error(chance, pooled_n)
