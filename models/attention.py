@@ -133,7 +133,8 @@ class AttentionModel(nn.Module):
     ``vocab_size``, ``num_classes`` and ``max_len`` come from the task; the rest from conf/model/*.yaml.
     """
 
-    supports_bf16_autocast = True  # run.py enables bf16 autocast on CUDA for models that declare it
+    supports_bf16_autocast = True  # harness.train enables bf16 autocast on CUDA for models that declare it
+    state_grows_with_length = True  # the key-value cache; set per instance, since a window caps it
 
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, d_model: int = 64, n_layers: int = 2,
                  n_heads: int = 4, mlp_ratio: int = 4, positional: str = "rope", window: int | None = None,
@@ -155,6 +156,7 @@ class AttentionModel(nn.Module):
 
         self.max_len, self.positional = max_len, positional
         self.d_model, self.n_layers, self.window = d_model, n_layers, window
+        self.state_grows_with_length = window is None  # with a window the cache holds its last positions only
         self.embed = nn.Embedding(vocab_size, d_model)
         if positional == "learned":
             self.position_embed = nn.Embedding(max_len, d_model)

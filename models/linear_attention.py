@@ -88,6 +88,8 @@ class LinearAttentionModel(nn.Module):
     """Tokens (B, L) in, logits (B, L, C) out, causal. Without softmax nothing in a head depends on order, so
     positions enter as in the original Transformer (``sinusoidal``, default) or as ``learned`` embeddings."""
 
+    state_grows_with_length = False  # S and z per head: fixed by the head size
+
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, d_model: int = 64, n_layers: int = 2,
                  n_heads: int = 4, mlp_ratio: int = 4, positional: str = "sinusoidal", dropout: float = 0.0):
         super().__init__()

@@ -89,6 +89,8 @@ class LRUModel(nn.Module):
     """Tokens (B, L) in, logits (B, L, C) out, causal. ``max_len`` is accepted for the shared contract; the
     recurrence has no length limit."""
 
+    state_grows_with_length = False  # x_k: fixed by d_state
+
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, d_model: int = 80, d_state: int = 64,
                  n_layers: int = 3, r_min: float = 0.9, r_max: float = 0.999, max_phase: float = 6.283,
                  dropout: float = 0.0):

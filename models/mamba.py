@@ -144,6 +144,8 @@ class MambaModel(nn.Module):
     """Tokens (B, L) in, logits (B, L, C) out, causal. ``max_len`` is accepted for the shared contract; the
     recurrence has no length limit."""
 
+    state_grows_with_length = False  # h and the conv buffer: fixed by the sizes
+
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, d_model: int = 72, n_layers: int = 3,
                  expand: int = 2, d_state: int = 4, d_conv: int = 4, dt_rank: int | None = None,
                  dropout: float = 0.0):

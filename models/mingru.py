@@ -85,6 +85,8 @@ class MinGRUModel(nn.Module):
     """Tokens (B, L) in, logits (B, L, C) out, causal. ``max_len`` is accepted for the shared contract; the
     recurrence has no length limit."""
 
+    state_grows_with_length = False  # h_t: fixed by hidden_size
+
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, d_model: int = 64, hidden_size: int = 96,
                  n_layers: int = 2, mlp_ratio: int = 4, dropout: float = 0.0):
         super().__init__()

@@ -21,6 +21,8 @@ class RecurrentModel(nn.Module):
     """Tokens (B, L) in, logits (B, L, C) out. ``max_len`` is accepted for the shared contract; a recurrent
     model has no length limit."""
 
+    state_grows_with_length = False  # h (and c): fixed by hidden_size
+
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, kind: str = "GRU",
                  hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0):
         super().__init__()

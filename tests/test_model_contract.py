@@ -1,4 +1,5 @@
-"""The model contract, for every YAML in conf/model: tokens (B, L) in, logits (B, L, C) out, causal."""
+"""The model contract (models/base.py), for every YAML in conf/model: tokens (B, L) in, logits (B, L, C) out, causal,
+and a state that grows with the sequence exactly when the model says so."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ def test_parameter_counts_are_matched():
                             max_len=task.seq_len, _convert_="all")
         counts[name] = sum(p.numel() for p in model.parameters())
     assert max(counts.values()) / min(counts.values()) <= 1.15, counts
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_states_whether_its_state_grows(name):
+    """``state_grows_with_length`` is a bool, and ``state_size`` grows with seq_len exactly when it says so
+    (compared far beyond any window, where a capped cache has stopped growing)."""
+    model = make_model(name)
+    grows = getattr(model, "state_grows_with_length", None)
+    assert type(grows) is bool, f"{name}: state_grows_with_length={grows!r}, must be True or False (models/base.py)"
+    far = 10 ** 6
+    sizes = [model.state_size(far), model.state_size(2 * far)]
+    assert all(type(size) is int and size > 0 for size in sizes), sizes
+    assert (sizes[1] > sizes[0]) == grows, f"{name}: state_size({far}), state_size({2 * far}) = {sizes}"
