@@ -1,4 +1,4 @@
-"""The README's "Add a task" example, copied out of the README and run, so the docs cannot rot.
+"""The "Adding a task" example of docs/adding-a-task.md, copied out of the page and run, so the docs cannot rot.
 
 Its code blocks go into a scratch copy of the repository, at the paths their first
 lines name; there the real contract tests run on the new task (they pick up every
@@ -16,12 +16,12 @@ import pytest
 from support import REPO, TINY_TRAIN, run_script
 
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+PAGE = REPO / "docs" / "adding-a-task.md"
 
 
 def add_a_task_blocks() -> dict[str, str]:
-    """{path: text} for the code blocks of README's "## Add a task" section; each block names its path first."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## Add a task\n", 1)[1].split("\n## ", 1)[0]
+    """{path: text} for the code blocks of docs/adding-a-task.md; each block names its path first."""
+    section = PAGE.read_text()
     blocks = {}
     for language, text in FENCE.findall(section):
         first_line = text.splitlines()[0]
@@ -32,7 +32,7 @@ def add_a_task_blocks() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory) -> tuple[Path, str]:
-    """A copy of the repository's source (no .git, .venv or outputs) plus the README's two files."""
+    """A copy of the repository's source (no .git, .venv or outputs) plus the page's two files."""
     root = tmp_path_factory.mktemp("scratch") / "repo"
     shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(".git", ".venv", "outputs", "__pycache__", "*.pyc",
                                                                ".pytest_cache", ".ruff_cache"))
@@ -46,14 +46,14 @@ def scratch_repo(tmp_path_factory) -> tuple[Path, str]:
     return root, Path(yaml_file).stem
 
 
-def test_readme_task_passes_the_contract(scratch_repo):
+def test_docs_task_passes_the_contract(scratch_repo):
     root, name = scratch_repo
     result = run_script(["-m", "pytest", "-q", "tests/test_task_contract.py", "-k", name], cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr  # 0 also means some tests were selected
     assert re.search(r"\d+ passed", result.stdout) and "failed" not in result.stdout
 
 
-def test_readme_task_runs_through_run_py(scratch_repo):
+def test_docs_task_runs_through_run_py(scratch_repo):
     root, name = scratch_repo
     outputs = root / "outputs"
     result = run_script(["run.py", *TINY_TRAIN, f"task={name}", "model=gru", f"out_root={outputs}"], cwd=root)
@@ -65,11 +65,10 @@ def test_readme_task_runs_through_run_py(scratch_repo):
     assert [row["distance"] for row in record["accuracy_by_distance"]] == [8]
 
 
-def test_the_section_asks_for_two_files_and_nothing_else():
+def test_the_page_asks_for_two_files_and_nothing_else():
     """Defect: the section said "nothing else changes", then asked for a catalog test in a third file. A task is two
     files; the contract picks the YAML up by itself, and a brute-force test is recommended, not required."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n## Add a task\n", 1)[1].split("\n## ", 1)[0]
+    section = PAGE.read_text()
     assert {Path(path).parts[0] for path in add_a_task_blocks()} == {"tasks", "conf"}
     prose = " ".join(FENCE.sub("", section).split())
     assert "Nothing else has to change" in prose
