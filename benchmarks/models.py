@@ -1,4 +1,4 @@
-"""Every model side by side: training-step time, its ratio to the LSTM's, analytic FLOPs, and the fraction of
+"""Every model side by side: training-step time, its ratio to the LSTM's, FLOPs counted by torch, and the fraction of
 this machine's matmul peak that the step achieves.
 
     python -m benchmarks.models                          # writes its section of benchmarks/RESULTS.md (minutes)
@@ -8,11 +8,13 @@ In ONE process, interleaved (round after round, every model in turn) so that noi
 machine lands on all models alike: for every YAML in conf/model, the median time of one training step
 (harness.train.TrainingStep: fresh n-back batch, forward, backward, clipping, fused AdamW) at batch 32 x 136 tokens.
 
-FLOP convention: the forward pass's matmul FLOPs (2 per multiply-add: linear layers, recurrent gate matmuls,
-attention products, the LRU's B and C, Mamba's conv), counted analytically from the model's shapes, times 3 for
-forward + backward. Elementwise work (gates, norms, scans, softmax) is not counted: it is what keeps a model
-below the matmul peak. torch.utils.flop_counter is not used: it misses the fused oneDNN LSTM kernel.
-The peak is a large fp32 torch.matmul timed in the same run at the same thread count.
+FLOP convention: the forward pass's matmul and convolution FLOPs (2 per multiply-add), counted by
+torch.utils.flop_counter.FlopCounterMode on one forward pass of the model itself, times 3 for forward +
+backward; a new model needs no entry here. The fused oneDNN LSTM and CPU's fused attention are invisible to
+the counter, so the counting pass runs their plain paths (``visible_kernels``): attention is counted as its
+explicit path computes it, over the whole L x L score matrix. Elementwise work (gates, norms, scans, softmax) is
+not counted: it is what keeps a model below the matmul peak. The peak is a large fp32 torch.matmul timed in the
+same run at the same thread count.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 from hydra import compose, initialize_config_dir
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.results_file import update_section
 from harness.config import build
@@ -53,55 +58,31 @@ def build_step(name: str, batch: int, length: int) -> TrainingStep:
 # ---------------------------------------------------------------------------------------------- FLOPs
 
 
-def linear_flops(model: nn.Module, length: int) -> int:
-    """Every nn.Linear acts once per token: 2 * in * out FLOPs each."""
-    return sum(2 * m.in_features * m.out_features * length for m in model.modules() if isinstance(m, nn.Linear))
+@contextmanager
+def visible_kernels():
+    """Run the forward on paths torch's FlopCounterMode can see. It has no formula for the fused oneDNN LSTM nor
+    for CPU's fused attention kernel (both count 0); with oneDNN off and the math attention backend, the same
+    products run as plain matmuls, which it counts."""
+    mkldnn_enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mkldnn.enabled = mkldnn_enabled
 
 
-def attention_core(model, length):
-    """QKᵀ and weights·V over the causal half (what the fused kernel computes): 2 * 2 * d_model FLOPs per pair."""
-    pairs = sum(min(i + 1, model.window or length) for i in range(length))
-    return model.n_layers * 2 * 2 * pairs * model.d_model
-
-
-def recurrent_core(model, length):
-    """Gate matmuls of nn.RNN/GRU/LSTM: gates * H * (input + H) multiply-adds per token and layer."""
-    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[model.kind]
-    H = model.hidden_size
-    return model.num_layers * 2 * gates * H * (H + H) * length
-
-
-def linear_attention_core(model, length):
-    """The chunked form as computed: per chunk of T and head, φqφkᵀ and scores·v (2 T² d each), φkᵀv and
-    φq·S (2 T d² each), φq·z (2 T d)."""
-    from models.linear_attention import CHUNK as T
-
-    chunks, d = math.ceil(length / T), model.head_dim
-    per_head = chunks * (2 * 2 * T * T * d + 2 * 2 * T * d * d + 2 * T * d)
-    return model.n_layers * model.n_heads * per_head
-
-
-def lru_core(model, length):
-    """B (N x H) and C (H x N), each complex: 2 real matmuls of N * H per token."""
-    H = model.blocks[0].lru.D.shape[0]
-    return model.n_layers * 2 * 2 * 2 * model.d_state * H * length
-
-
-def mamba_core(model, length):
-    """The depthwise conv1d: d_inner * d_conv multiply-adds per token."""
-    return model.n_layers * 2 * model.d_inner * model.d_conv * length
-
-
-CORE_FLOPS = {"AttentionModel": attention_core, "RecurrentModel": recurrent_core, "MinGRUModel": lambda m, L: 0,
-              "LRUModel": lru_core, "MambaModel": mamba_core, "LinearAttentionModel": linear_attention_core}
+def forward_flops(model: nn.Module, batch: int, length: int) -> int:
+    """Matmul and convolution FLOPs of one forward pass on (batch, length) tokens, as FlopCounterMode counts them."""
+    tokens = torch.zeros(batch, length, dtype=torch.long)
+    with torch.no_grad(), visible_kernels(), FlopCounterMode(display=False) as counter:
+        model(tokens)
+    return counter.get_total_flops()
 
 
 def training_flops(model: nn.Module, batch: int, length: int) -> int:
-    """Analytic FLOPs of one training step: 3 x the forward's matmul FLOPs (see the module docstring)."""
-    kind = type(model).__name__
-    if kind not in CORE_FLOPS:
-        raise KeyError(f"no FLOP formula for {kind}: add one to CORE_FLOPS in benchmarks/models.py")
-    return 3 * batch * (linear_flops(model, length) + CORE_FLOPS[kind](model, length))
+    """FLOPs of one training step: 3 x the forward's (the backward is about twice the forward)."""
+    return 3 * forward_flops(model, batch, length)
 
 
 # ---------------------------------------------------------------------------------------------- timing
@@ -181,8 +162,8 @@ def markdown(results: dict) -> str:
              f"`python -m benchmarks.models`: one training step (harness.train.TrainingStep, n-back) at batch "
              f"{s['batch']} x "
              f"{s['length']} tokens, default model sizes, median of {s['rounds']} interleaved rounds of "
-             f"{s['steps']} steps. FLOPs: 3 x the forward's matmul FLOPs, counted from the shapes (elementwise "
-             "work not counted); peak: a fp32 torch.matmul of "
+             f"{s['steps']} steps. FLOPs: 3 x the forward's matmul and convolution FLOPs, counted by torch's "
+             "FlopCounterMode (elementwise work not counted); peak: a fp32 torch.matmul of "
              f"{s['matmul']} x {s['matmul']} at the same thread count. {results['note']}", ""]
     for block in results["blocks"]:
         lines += [f"### {block['threads']} thread{'s' if block['threads'] > 1 else ''} "
