@@ -34,6 +34,7 @@ from harness import runtime
 from harness.config import REPO_ROOT, ConfigError, build, build_logger, config_hash, explain_composition_error
 from harness.record import Record
 from harness.train import Diverged, train
+from harness.verdict import SOLVED
 
 log = logging.getLogger("run")
 
@@ -57,7 +58,8 @@ def main(cfg: DictConfig) -> float:
     if multirun and not reused:
         print(progress_line(record, Path(hydra_cfg.sweep.dir)), flush=True)
     elif record.complete and not reused:
-        log.info(f"done: {record.run_dir}/result.json  mean accuracy {record.mean_accuracy():.3f}")
+        log.info(f"done: {record.run_dir}/result.json  {record.verdict} at step {record.steps}, window "
+                 f"{record.rung_results[-1].window}")
     return record.mean_accuracy()
 
 
@@ -85,12 +87,16 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
     digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
     label = describe(model_name, task_name, plan, cfg.seed)
     stored, _ = records.read(run_dir / records.RESULT_FILE)
-    reuse, why = records.reusable(stored, digest, sources)
+    reuse, why = records.reusable(stored, digest, sources, train_cfg.climb_to or train_cfg.rungs[-1])
     if reuse and not OmegaConf.select(cfg, "force", default=False):
         log.info(f"skip {run_dir.name} ({label}): {why} (+force=true reruns it)")
         return Execution(stored, True)
     if stored is not None and stored.complete:
-        log.info(f"rerun {run_dir.name} ({label}): {why}")
+        log.info(f"{'continue' if 'climbs on' in why else 'rerun'} {run_dir.name} ({label}): {why}")
+    forced = reuse and OmegaConf.select(cfg, "force", default=False)
+    gaps = coarse_gaps(task, plan)
+    if gaps:
+        log.info(f"[{label}] {gaps}")
     logger = build_logger(cfg, run_dir)
     try:
         lock = runtime.RunLock(run_dir)
@@ -106,13 +112,15 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
     try:
         for stale in run_dir.glob(".*.tmp"):  # left by a run killed mid-write; never read as a result
             stale.unlink()
+        if forced:  # +force=true trains again from step 0, not from where the stored run paused
+            (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
         outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
                         progress=not multirun)
         if train_cfg.save_model:
             runtime.save_weights(run_dir, model)
         record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
         records.write(record)  # written last: its presence marks the run complete
-        if not train_cfg.keep_checkpoint:
+        if not train_cfg.keep_checkpoint and record.verdict in SOLVED:  # others may climb a higher ladder
             (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
     except Exception as error:  # recorded, never dropped: the sweep goes on
         reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
@@ -125,6 +133,16 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
         claim.release()
         lock.release()
     return Execution(record, False)
+
+
+def coarse_gaps(task, plan) -> str | None:
+    """Where the fine curve cannot be fine: the task cannot produce every distance in its range (n-back makes
+    only the lags it has tags for), so windows are located to the distances it can make. Said once per run."""
+    span = plan.fine[-1] - plan.fine[0] + 1
+    if len(plan.fine) < 2 or len(plan.fine) == span:
+        return None
+    return (f"{task.name} produces {len(plan.fine)} of the {span} distances in [{plan.fine[0]}, {plan.fine[-1]}]: "
+            "windows are located to those, not to one step")
 
 
 def discard_if_empty(run_dir: Path) -> None:
@@ -148,8 +166,8 @@ def progress_line(record: Record, sweep_dir: Path) -> str:
         pass
     distances = record.train_distances
     shown = str(distances[0]) if len(distances) == 1 else f"{distances[0]}..{distances[-1]}"
-    outcome = (f"acc={record.mean_accuracy():.3f} ({record.stop_reason} at step {record.steps})" if record.complete
-               else f"FAILED ({record.reason})")
+    outcome = (f"{record.verdict} at step {record.steps} ({record.stop_reason}), window "
+               f"{record.rung_results[-1].window}" if record.complete else f"FAILED ({record.reason})")
     return (f"[{position}] model={record.model} task={record.task} d={shown} seed={record.seed} lr={record.lr:g} "
             f"{outcome} in {record.wall_time_s or 0.0:.1f} s")
 

@@ -25,10 +25,12 @@ TOP_LEVEL_KEYS = {"task", "model", "train", "logger", "seed", "device", "threads
 # Keys that say where, how fast or how visibly a run executes, not what it computes: they stay out of the config
 # hash, so a sweep resumed on another machine, with other threads or another logger, still finds its runs.
 NOT_HASHED = {"force", "threads", "device", "name", "out_root", "logger", "hydra"}
-NOT_HASHED_TRAIN = {"checkpoint_every", "keep_checkpoint"}  # how often a run saves itself changes no result
+# How often a run saves itself changes no result; nor do the rungs it is judged at or where it pauses, under a
+# schedule that does not depend on them: a run that climbs further continues, it does not start again.
+NOT_HASHED_TRAIN = {"checkpoint_every", "keep_checkpoint", "rungs", "climb_to"}
 MODEL_ARGS_FROM_TASK = {"vocab_size", "num_classes", "max_len"}  # model arguments the task supplies
 PROTOCOLS = ("per_distance", "mixed", "dense")
-STOP_WHEN = ("target", "settled")
+SCHEDULES = ("constant", "cosine")
 HELDOUT = ("auto", "none")
 
 
@@ -42,9 +44,9 @@ class TrainConfig:
 
     protocol: str = MISSING
     heldout: str = MISSING
-    steps: int | None = MISSING  # None only to say "no cap", which is refused with a message
-    stop_when: str = MISSING
-    min_steps: int = MISSING
+    rungs: list[int] = MISSING
+    climb_to: int | None = MISSING
+    schedule: str = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
     weight_decay: float = MISSING
@@ -71,14 +73,18 @@ def check_train(train: TrainConfig) -> TrainConfig:
     def refuse(key, rule):
         raise ConfigError(f"train.{key}={getattr(train, key)!r}: {rule}")
 
-    if train.steps is None:
-        refuse("steps", f"a cap on steps is required (train.stop_when={train.stop_when} trains until it stops "
-                        "for a reason, or the cap)")
-    for key in ("steps", "batch_size", "log_every", "eval_every", "eval_sequences", "eval_batch_size", "lr",
+    rungs = train.rungs
+    if not rungs or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rungs):
+        refuse("rungs", "give a non-empty list of positive step counts, e.g. [500, 1000, 2000, 4000]")
+    if any(b <= a for a, b in zip(rungs, rungs[1:])):
+        refuse("rungs", "each rung must be above the one before it (the last is the top of the ladder)")
+    if train.climb_to is not None and train.climb_to not in rungs:
+        refuse("climb_to", f"must be null (the top) or one of train.rungs={list(rungs)}")
+    for key in ("batch_size", "log_every", "eval_every", "eval_sequences", "eval_batch_size", "lr",
                 "grad_clip"):
         if not getattr(train, key) > 0:
             refuse(key, "must be > 0")
-    for key in ("weight_decay", "warmup_steps", "val_sequences", "checkpoint_every", "min_steps"):
+    for key in ("weight_decay", "warmup_steps", "checkpoint_every"):
         if getattr(train, key) < 0:
             refuse(key, "must be >= 0")
     if not math.isfinite(train.lr):
@@ -87,7 +93,10 @@ def check_train(train: TrainConfig) -> TrainConfig:
         refuse("min_lr_ratio", "must lie in [0, 1]")
     if not 0.0 < train.target_accuracy <= 1.0:
         refuse("target_accuracy", "must lie in (0, 1]")
-    for key, allowed in (("protocol", PROTOCOLS), ("stop_when", STOP_WHEN), ("heldout", HELDOUT)):
+    if train.val_sequences < 1:
+        refuse("val_sequences", "must be > 0: validation decides stopping, the ladder and the learning rate; the "
+                                "test sets decide nothing")
+    for key, allowed in (("protocol", PROTOCOLS), ("schedule", SCHEDULES), ("heldout", HELDOUT)):
         if getattr(train, key) not in allowed:
             refuse(key, f"allowed are {', '.join(allowed)}")
     return train
@@ -127,7 +136,10 @@ def config_hash(cfg: DictConfig) -> str:
     defining = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
                 for key in cfg if key not in NOT_HASHED}
     if isinstance(defining.get("train"), dict):
-        defining["train"] = {k: v for k, v in defining["train"].items() if k not in NOT_HASHED_TRAIN}
+        train = defining["train"]
+        defining["train"] = {k: v for k, v in train.items() if k not in NOT_HASHED_TRAIN}
+        if train.get("schedule") == "cosine" and train.get("rungs"):  # its decay ends at the top rung
+            defining["train"]["cosine_top"] = train["rungs"][-1]
     return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -139,18 +151,28 @@ OmegaConf.register_new_resolver("repo_root", lambda: str(REPO_ROOT), replace=Tru
 class DistancePlan:
     """Which distances a run trains on, with what weights, and which it evaluates.
 
-    ``heldout`` lie inside the training range and are never trained on: a model that learned the task's rule
-    answers them as well as their trained neighbours; one that memorised offsets does not."""
+    ``heldout`` lie inside the training range and are never trained on, not even by a task's incidental
+    dependencies (the loop ignores those positions): a model that learned the task's rule answers them as well
+    as their trained neighbours; one that memorised offsets does not. ``fine`` is the curve a window is
+    located on: every distance the task can produce from the shortest to the longest listed one."""
 
     train: list[int]
-    weights: list[float] | None  # relative sampling weights of ``train`` (dense: 1/d, log-uniform); None: uniform
+    weights: list[float] | None  # relative sampling weights of ``train`` (see log_weights); None: uniform
     heldout: list[int]
-    evaluated: list[int]  # the curve: task.distances, task.eval_distances and the held-out distances
+    evaluated: list[int]  # evaluated during training: task.distances, task.eval_distances and the held-out ones
+    fine: list[int]  # evaluated at every rung end: ``evaluated`` and every producible distance between them
+
+
+def log_weights(distances: list[int]) -> list[float]:
+    """Equal mass per octave: each distance weighs the log-gap to the one before it (the first, to the one
+    after), so contiguous distances get about 1/d and log-spaced ones (n-back's lags) get equal shares."""
+    gaps = [math.log(b / a) for a, b in zip(distances, distances[1:])]
+    return [gaps[0], *gaps] if gaps else [1.0]
 
 
 def plan_distances(task, train: TrainConfig) -> DistancePlan:
     """per_distance: the one distance in task.distances. mixed: every distance listed in task.distances.
-    dense: every producible integer from the smallest to the largest of task.distances, drawn log-uniformly.
+    dense: every producible integer from the smallest to the largest of task.distances, log-uniform per octave.
     With ``heldout=auto`` (mixed, dense), the rounded geometric midpoint of each pair of neighbouring listed
     distances is held out of training and evaluated."""
     listed = list(task.distances)
@@ -165,11 +187,13 @@ def plan_distances(task, train: TrainConfig) -> DistancePlan:
         heldout = sorted(d for d in midpoints if d not in listed and task.producible(d))
     if train.protocol == "dense":
         trained = [d for d in range(listed[0], listed[-1] + 1) if task.producible(d) and d not in heldout]
-        weights = [1.0 / d for d in trained]
+        weights = log_weights(trained)
     else:
         trained, weights = listed, None
     evaluated = sorted(set(listed) | set(task.eval_distances) | set(heldout))
-    return DistancePlan(trained, weights, heldout, evaluated)
+    between = range(evaluated[0], evaluated[-1] + 1) if train.protocol != "per_distance" else []
+    fine = sorted(set(evaluated) | {d for d in between if task.producible(d)})
+    return DistancePlan(trained, weights, heldout, evaluated, fine)
 
 
 @dataclass

@@ -20,25 +20,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.verdict import SOLVED
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
 # The modules of the training loop: a change to any of them can change every result.
-LOOP_MODULES = ["harness/train.py", "harness/trend.py", "harness/config.py"]
+LOOP_MODULES = ["harness/train.py", "harness/verdict.py", "harness/config.py"]
 PROJECT_PACKAGES = {"tasks", "models", "harness"}  # where a component's own code can live (never .venv)
 
 
 @dataclass
 class DistanceScore:
-    """Accuracy at one evaluated distance, on that distance's own held-out set and its planted positions only."""
+    """Accuracy at one distance of the fine curve, on that distance's own set and its planted positions only."""
 
     distance: int
     accuracy: float  # the test (eval) stream: never used for any decision
     n: int  # scored positions behind ``accuracy``
     trained: bool  # drawn in training
     heldout: bool  # inside the training range but never trained on (the offset-shortcut check)
-    val_accuracy: float | None = None  # the validation stream, at the end of training
+    val_accuracy: float | None = None  # the validation stream, at the last rung
     val_n: int = 0
 
 
@@ -55,6 +57,17 @@ class HistoryPoint:
 
 
 @dataclass
+class RungResult:
+    """The validation curve at one rung end and what harness.verdict made of the run so far."""
+
+    step: int
+    curve: list  # [[distance, accuracy, n], ...]: every distance of the fine curve
+    verdict: str  # climbing | target | at_least | measured | not_learned | budget_bound
+    window: str  # the located window, as text
+    why: str  # the rule's one line
+
+
+@dataclass
 class Record:
     schema_version: int
     status: str  # running | finished | failed
@@ -65,17 +78,19 @@ class Record:
     lr: float
     train_distances: list[int]
     heldout_distances: list[int]
-    eval_distances: list[int]  # every distance of the curve (listed, task.eval_distances, held-out)
+    eval_distances: list[int]  # evaluated during training (listed, task.eval_distances, held-out)
+    fine_distances: list[int]  # the curve a window is located on, scored at every rung and at the end
     chance_accuracy: float
     memoryless_cross_entropy: float | None
     params: int
     state_size: int | None  # numbers carried from step to step at inference, at seq_len (models' state_size)
-    max_steps: int
+    state_grows_with_length: bool | None  # the model's own statement (a key-value cache grows; a state does not)
+    rungs: list[int]  # the budget ladder it climbed (steps); the last is the top
+    max_steps: int  # the top rung
     batch_size: int
     seq_len: int
-    stop_when: str
+    schedule: str
     target_accuracy: float
-    decisions_on: str  # val | eval: the stream behind early stopping, "settled" and learning-rate selection
     config_hash: str
     source_hash: str
     source_files: dict[str, str]  # path -> hash of its normalised source
@@ -98,11 +113,13 @@ class Record:
     cudnn_version: int | None
     reason: str | None = None  # why it failed
     steps: int | None = None
-    stop_reason: str | None = None  # target | settled | cap
+    stop_reason: str | None = None  # target | decided | top | paused (train.climb_to; the ladder continues)
+    verdict: str | None = None  # harness.verdict's at the last rung: climbing while paused
     resumed_from: list[int] = field(default_factory=list)  # steps of the checkpoints this run resumed from
     accuracy_by_distance: list[DistanceScore] = field(default_factory=list)
     incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}
     history: list[HistoryPoint] = field(default_factory=list)
+    rung_results: list[RungResult] = field(default_factory=list)
     wall_time_s: float | None = None
     train_time_s: float | None = None
     tokens_per_s: float | None = None
@@ -113,8 +130,8 @@ class Record:
 
     def fail(self, reason: str, wall_time_s: float) -> Record:
         return dataclasses.replace(self, status="failed", reason=reason, wall_time_s=wall_time_s, finished_at=now(),
-                                   steps=None, stop_reason=None, accuracy_by_distance=[],
-                                   incidental_accuracy_by_distance=[], history=[])
+                                   steps=None, stop_reason=None, verdict=None, accuracy_by_distance=[],
+                                   incidental_accuracy_by_distance=[], history=[], rung_results=[])
 
     @property
     def complete(self) -> bool:
@@ -136,12 +153,13 @@ def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_has
     return Record(
         schema_version=SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
         protocol=train.protocol, lr=train.lr, train_distances=plan.train, heldout_distances=plan.heldout,
-        eval_distances=plan.evaluated, chance_accuracy=task.chance_accuracy,
+        eval_distances=plan.evaluated, fine_distances=plan.fine, chance_accuracy=task.chance_accuracy,
         memoryless_cross_entropy=getattr(task, "memoryless_cross_entropy", None),
         params=sum(p.numel() for p in model.parameters()),
         state_size=model.state_size(task.seq_len) if hasattr(model, "state_size") else None,
-        max_steps=train.steps, batch_size=train.batch_size, seq_len=task.seq_len, stop_when=train.stop_when,
-        target_accuracy=train.target_accuracy, decisions_on="val" if train.val_sequences else "eval",
+        state_grows_with_length=getattr(model, "state_grows_with_length", None), rungs=list(train.rungs),
+        max_steps=train.rungs[-1], batch_size=train.batch_size, seq_len=task.seq_len, schedule=train.schedule,
+        target_accuracy=train.target_accuracy,
         config_hash=config_hash, source_hash=combined_hash(sources), source_files=sources, git_commit=commit,
         git_dirty=dirty, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), started_at=now(),
         **environment)
@@ -202,6 +220,7 @@ def read(path: Path) -> tuple[Record | None, str | None]:
         record = Record(**content)
         record.accuracy_by_distance = [DistanceScore(**row) for row in record.accuracy_by_distance]
         record.history = [HistoryPoint(**row) for row in record.history]
+        record.rung_results = [RungResult(**row) for row in record.rung_results]
     except TypeError as error:  # a missing or unknown field
         return None, f"not a result record of this harness ({error})"
     if record.status not in ("finished", "failed"):
@@ -304,8 +323,10 @@ def what_changed(stored: Record, current: dict[str, str]) -> list[str]:
     return sorted(name for name in names if stored.source_files.get(name) != current.get(name))
 
 
-def reusable(stored: Record | None, config_hash: str, sources: dict[str, str]) -> tuple[bool, str]:
-    """Whether a stored record can stand for a run with this config and source, and if not, why (one line)."""
+def reusable(stored: Record | None, config_hash: str, sources: dict[str, str],
+             stop_at: int | None = None) -> tuple[bool, str]:
+    """Whether a stored record can stand for a run with this config and source that climbs to step ``stop_at``
+    (train.climb_to or the top rung; None: the stored top), and if not, why (one line)."""
     if stored is None or not stored.complete:
         return False, "no complete result"
     if stored.config_hash != config_hash:
@@ -313,4 +334,8 @@ def reusable(stored: Record | None, config_hash: str, sources: dict[str, str]) -
     changed = what_changed(stored, sources)
     if changed:
         return False, f"code changed since this result: {', '.join(changed)}"
-    return True, "complete result for this config and code"
+    if stored.verdict in SOLVED:
+        return True, f"complete result for this config and code ({stored.verdict} at step {stored.steps})"
+    if stored.steps < (stop_at or stored.max_steps):
+        return False, f"{stored.verdict} at step {stored.steps}: climbs on to step {stop_at or stored.max_steps}"
+    return True, f"complete result for this config and code ({stored.verdict} at step {stored.steps})"

@@ -187,20 +187,24 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
     os.replace(temporary, path)
 
 
-def snapshot(tag: dict, step: int, model, training_step, history, train_seconds: float, resumed: list) -> dict:
-    """Everything a killed run needs to go on exactly as it would have: weights, the optimizer, the data stream
-    and loss accumulators (training_step.state_dict()), the global RNG (dropout), the validation history."""
+def snapshot(tag: dict, step: int, model, training_step, history, rungs, train_seconds: float,
+             resumed: list) -> dict:
+    """Everything a killed or paused run needs to go on exactly as it would have: weights, the optimizer, the
+    data stream and loss accumulators (training_step.state_dict()), the global RNG (dropout), the validation
+    history and the rungs judged so far."""
     return {**tag, "step": step, "model": model.state_dict(), "training_step": training_step.state_dict(),
             "rng": torch.get_rng_state(), "history": [dataclasses.asdict(point) for point in history],
-            "train_seconds": train_seconds, "resumed_from": resumed}
+            "rungs": [dataclasses.asdict(rung) for rung in rungs], "train_seconds": train_seconds,
+            "resumed_from": resumed}
 
 
-def restore(state: dict, model, training_step) -> tuple[list[dict], float, list[int]]:
-    """Load a snapshot into the model and the training step; returns (history, train_seconds, resumed_from)."""
+def restore(state: dict, model, training_step) -> tuple[list[dict], list[dict], float, list[int]]:
+    """Load a snapshot into the model and the training step; returns (history, rungs, train_seconds,
+    resumed_from)."""
     model.load_state_dict(state["model"])
     training_step.load_state_dict(state["training_step"])
     torch.set_rng_state(state["rng"].cpu())
-    return state["history"], state["train_seconds"], [*state["resumed_from"], state["step"]]
+    return state["history"], state["rungs"], state["train_seconds"], [*state["resumed_from"], state["step"]]
 
 
 def save_weights(run_dir: Path, model) -> None:

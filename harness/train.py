@@ -1,7 +1,10 @@
 """The training loop, top to bottom: the schedule, evaluation, one training step, training, one whole run.
 
-Fresh samples every step, AdamW with warmup and cosine decay, clipped gradients. Every ``eval_every`` steps the
-validation sets (one per distance) decide whether to stop; the test sets are scored once, at the end.
+Fresh samples every step, AdamW with warmup and a constant rate, clipped gradients. Every ``eval_every`` steps
+the validation sets of the listed distances are scored (the history; a run stops once every trained distance
+is at its target). At each rung of the budget ladder (``train.rungs``) the validation sets of every distance of
+the fine curve are scored and harness.verdict decides whether the run climbs on. The test sets are scored
+once, when the run is final.
 """
 
 from __future__ import annotations
@@ -19,18 +22,24 @@ from tqdm import tqdm
 from harness import record as records
 from harness import runtime
 from harness.config import TrainConfig
-from harness.record import DistanceScore, HistoryPoint, MetricsLog
-from harness.trend import has_settled, left_chance, visibly_rising
+from harness import verdict
+from harness.record import DistanceScore, HistoryPoint, MetricsLog, RungResult
 from tasks.base import IGNORE, data_generator
 
 log = logging.getLogger("run")
 
 
 def learning_rate(step: int, train: TrainConfig) -> float:
-    """Linear warmup, then cosine decay to min_lr_ratio * lr at the last step."""
+    """Linear warmup, then constant: a rate that does not know the budget lets a run climb to the next rung as
+    if it had always been going there (Hägele et al. 2024, arXiv:2405.18392, find constant rates match cosine
+    once cooled down; our windows are read at accuracy thresholds, where the ladder's own comparison of rungs
+    shows whether more steps at this rate still change anything). ``cosine`` decays to min_lr_ratio * lr at
+    the top rung, for a fixed budget."""
     if step < train.warmup_steps:
         return train.lr * (step + 1) / train.warmup_steps
-    progress = (step - train.warmup_steps) / max(1, train.steps - train.warmup_steps)
+    if train.schedule == "constant":
+        return train.lr
+    progress = (step - train.warmup_steps) / max(1, train.rungs[-1] - train.warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return train.lr * (train.min_lr_ratio + (1.0 - train.min_lr_ratio) * cosine)
 
@@ -98,17 +107,26 @@ class TrainingStep:
                                            fused=True)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(train, model, device))
         self.stream = data_generator(task.name, seed, "train", device=device)
+        self.heldout = torch.tensor(plan.heldout, dtype=torch.long, device=device) if plan.heldout else None
         self.loss_sum = torch.zeros((), device=device)
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
         self.steps_since_drain = 0
 
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the next training batch. Incidental dependencies at a held-out distance (a read
+        whose last write happens to lie 23 back) carry no loss, so held-out distances are never trained."""
+        batch = self.task.sample(self.train.batch_size, self.stream, self.plan.train, self.plan.weights)
+        if self.heldout is None:
+            return batch.inputs, batch.targets
+        return batch.inputs, batch.targets.masked_fill(torch.isin(batch.distance, self.heldout), IGNORE)
+
     def __call__(self, step: int) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(step - 1, self.train)
-        batch = self.task.sample(self.train.batch_size, self.stream, self.plan.train, self.plan.weights)
+        inputs, targets = self.batch()
         with self.autocast:
-            logits = self.model(batch.inputs)  # (B, L, C)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE)
+            logits = self.model(inputs)  # (B, L, C)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.grad_clip)
@@ -143,95 +161,122 @@ class TrainingStep:
         return mean_loss
 
 
-def stop_reason(history: list[HistoryPoint], plan, train: TrainConfig, chance: float) -> str | None:
-    """``target`` once every trained distance's set scores the target on all its scored positions and on its
-    planted ones; ``settled`` (with stop_when=settled, from step min_steps on) once every evaluated distance has
-    left chance and is at the target or shown to have stopped rising on all its scored positions, and its planted
-    curve does not visibly rise (trend.py). A distance still at chance may be on the plateau that runs sit on
-    before they learn it (attention learns n-back's distances one after another): it trains on."""
-    curves: dict[int, list[HistoryPoint]] = {}
-    for point in history:
-        curves.setdefault(point.distance, []).append(point)
-    trained = [d for d in curves if d in set(plan.train)]
-    if trained and all(min(curves[d][-1].accuracy, curves[d][-1].accuracy_all) >= train.target_accuracy
-                       for d in trained):
-        return "target"
-    def settled(curve: list[HistoryPoint]) -> bool:
-        steps, every, counts = [p.step for p in curve], [p.accuracy_all for p in curve], [p.n_all for p in curve]
-        return (left_chance(every, counts, chance) and has_settled(steps, every, counts, train.target_accuracy)
-                and not visibly_rising(steps, [p.accuracy for p in curve], [p.n for p in curve]))
+def at_target(history: list[HistoryPoint], plan, target: float) -> bool:
+    """Every trained distance of the latest evaluation at the target, on its planted and on all its positions."""
+    latest = [p for p in history if p.step == history[-1].step and p.distance in set(plan.train)]
+    return bool(latest) and all(min(p.accuracy, p.accuracy_all) >= target for p in latest)
 
-    if train.stop_when == "settled" and history[-1].step >= train.min_steps and all(map(settled, curves.values())):
-        return "settled"
-    return None
+
+def as_curve(scores: dict[int, SetScore]) -> list[verdict.Point]:
+    return [verdict.Point(d, s.accuracy, s.n) for d, s in sorted(scores.items())]
 
 
 def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, logger=None,
           label: str = "", progress: bool = False) -> dict:
-    """Train until a stop reason or the cap, resuming from a checkpoint of this config and code if one exists
-    (``tag`` holds their hashes); returns the fields of a finished record."""
+    """Train up the ladder until harness.verdict calls the run final, it reaches its target, or it reaches
+    ``train.climb_to`` (a pause the ladder resumes from); resume from a checkpoint of this config and code if
+    there is one (``tag`` holds their hashes). Returns the fields of a finished record."""
     model.to(device).train()
     step_once = TrainingStep(task, model, train, plan, seed, device)
-    test_sets = held_out_sets(task, plan.evaluated, train.eval_sequences, seed, "eval", device)
-    val_sets = held_out_sets(task, plan.evaluated, train.val_sequences, seed, "val", device) \
-        if train.val_sequences else test_sets
-    history, reason, train_seconds, resumed = [], "cap", 0.0, []
+    val_sets = held_out_sets(task, plan.fine, train.val_sequences, seed, "val", device)
+    watched = {d: val_sets[d] for d in plan.evaluated}  # the same sets: one stream per distance
+    history, rungs, train_seconds, resumed, step = [], [], 0.0, [], 0
     state, refused = runtime.load_checkpoint(run_dir, tag["config_hash"], tag["source_hash"], device)
     if refused:
         log.warning(f"[{label}] {refused}: starting from step 0")
     if state is not None:
-        history, train_seconds, resumed = runtime.restore(state, model, step_once)
-        history = [HistoryPoint(**point) for point in history]
-        log.info(f"[{label}] resumed from step {state['step']}")
-    first = resumed[-1] + 1 if resumed else 1
-    metrics, signals = MetricsLog(run_dir / records.METRICS_FILE, keep_until=first - 1), runtime.PreemptionSignal()
-    bar = tqdm(initial=first - 1, total=train.steps, desc=label, disable=not progress, leave=False,
-               dynamic_ncols=True)
+        history, rungs, train_seconds, resumed = runtime.restore(state, model, step_once)
+        history, rungs = [HistoryPoint(**p) for p in history], [RungResult(**r) for r in rungs]
+        step = state["step"]
+        log.info(f"[{label}] resumed from step {step}")
+    stop_at, ladder = train.climb_to or train.rungs[-1], set(train.rungs)
+    decision = decide(rungs, task, train) if rungs and rungs[-1].step == step else None
+    metrics, signals = MetricsLog(run_dir / records.METRICS_FILE, keep_until=step), runtime.PreemptionSignal()
+    bar = tqdm(initial=step, total=stop_at, desc=label, disable=not progress, leave=False, dynamic_ncols=True)
+
+    def judge(reached: bool) -> verdict.RunDecision:
+        """Score every distance of the fine curve on validation and apply the rule."""
+        scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
+        rungs.append(RungResult(step, [list(p) for p in as_curve(scores)], "", "", ""))
+        made = decide(rungs, task, train, at_target=reached)
+        rungs[-1] = RungResult(step, rungs[-1].curve, made.verdict, made.window.text, made.why)
+        log.info(f"[{label}] rung {step}: {made.verdict} (window {made.window.text}; {made.why})")
+        metrics.write(step=step, rung=made.verdict, window=made.window.text)
+        return made
+
     started = time.perf_counter()
     try:
-        for step in range(first, train.steps + 1):
+        while step < stop_at and (decision is None or decision.verdict == "climbing"):
+            step += 1
             step_once(step)
             bar.update()
-            is_eval = step % train.eval_every == 0 or step == train.steps
+            is_eval, reached = step % train.eval_every == 0 or step in ladder, False
             if step % train.log_every == 0 or is_eval:
                 loss = step_once.drain()
                 values = {"step": step, "loss": loss, "lr": learning_rate(step - 1, train),
                           "elapsed_s": train_seconds + time.perf_counter() - started}
                 if is_eval:
                     train_seconds += time.perf_counter() - started
-                    scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
+                    scores, _ = evaluate(model, watched, train.eval_batch_size, step_once.autocast)
                     history += [HistoryPoint(step, d, *score) for d, score in scores.items()]
                     values["val_accuracy"] = {str(d): score.accuracy for d, score in scores.items()}
                     bar.set_postfix(loss=f"{loss:.3f}")
                     if not progress:
                         summary = " ".join(f"{d}:{score.accuracy:.2f}" for d, score in scores.items())
-                        log.info(f"[{label}] step {step}/{train.steps} loss {loss:.4f} val {summary}")
+                        log.info(f"[{label}] step {step}/{stop_at} loss {loss:.4f} val {summary}")
+                    reached = at_target(history, plan, train.target_accuracy)
                     started = time.perf_counter()
                 metrics.write(**values)
                 if logger is not None:
                     logger.log(values)
-                reason = stop_reason(history, plan, train, task.chance_accuracy) or "cap" if is_eval else reason
-                if reason != "cap" or step == train.steps:
-                    break
-            if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0):
+            if step in ladder or reached or step == stop_at:
                 train_seconds += time.perf_counter() - started
-                runtime.save_checkpoint(run_dir, runtime.snapshot(tag, step, model, step_once, history,
+                decision = judge(reached)
+                started = time.perf_counter()
+            open_ended = decision is not None and decision.verdict not in verdict.SOLVED and \
+                (step == stop_at or decision.verdict != "climbing")  # kept: a higher rung continues from it
+            if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0) or open_ended:
+                train_seconds += time.perf_counter() - started
+                runtime.save_checkpoint(run_dir, runtime.snapshot(tag, step, model, step_once, history, rungs,
                                                                   train_seconds, resumed))
                 started = time.perf_counter()
                 if signals.pending:
                     signals.hand_over()  # submitit requeues the job; the next attempt resumes here
+        if decision is None:  # resumed past the rung asked for: judge where it stands
+            decision = judge(False)
     finally:
         signals.restore()
         metrics.close()
         bar.close()
-    final_val = {p.distance: p for p in history if p.step == step}
-    test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
-    trained, heldout = set(plan.train), set(plan.heldout)
-    return {"steps": step, "stop_reason": reason, "history": history, "train_time_s": train_seconds,
-            "resumed_from": resumed,
-            "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),  # both span resumes
-            "accuracy_by_distance": [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout,
-                                                   final_val[d].accuracy, final_val[d].n)
-                                     for d, s in test.items()],
-            "incidental_accuracy_by_distance": [{"distance": d, "accuracy": a, "n": n}
-                                                for d, (a, n) in sorted(incidental.items())]}
+    final = decision is not None and decision.verdict != "climbing"
+    fields = {"steps": step, "stop_reason": stop_reason(decision), "verdict": decision.verdict,
+              "history": history, "rung_results": rungs, "train_time_s": train_seconds, "resumed_from": resumed,
+              "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),  # spans resumes
+              "accuracy_by_distance": [], "incidental_accuracy_by_distance": []}
+    if final:  # the test sets are scored once, on the run's final model
+        test_sets = held_out_sets(task, plan.fine, train.eval_sequences, seed, "eval", device)
+        test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
+        val = {p[0]: p for p in rungs[-1].curve}
+        trained, heldout = set(plan.train), set(plan.heldout)
+        fields["accuracy_by_distance"] = [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout, val[d][1],
+                                                        val[d][2]) for d, s in test.items()]
+        fields["incidental_accuracy_by_distance"] = [{"distance": d, "accuracy": a, "n": n}
+                                                     for d, (a, n) in sorted(incidental.items())]
+    return fields
+
+
+def decide(rungs: list[RungResult], task, train: TrainConfig, at_target: bool = False) -> verdict.RunDecision:
+    """harness.verdict's rule on the run's validation curves at its rungs so far."""
+    curves = [[verdict.Point(*p) for p in rung.curve] for rung in rungs]
+    return verdict.decide_run(curves, task.chance_accuracy, top=rungs[-1].step >= train.rungs[-1],
+                              at_target=at_target)
+
+
+def stop_reason(decision: verdict.RunDecision) -> str:
+    """target: every trained distance at its target; decided: the rule called it final below the top; top: the
+    top rung ended it; paused: ``train.climb_to`` ended it while it still climbs."""
+    if decision.verdict == "climbing":
+        return "paused"
+    if decision.verdict == "target":
+        return "target"
+    return "top" if decision.verdict in ("budget_bound", "not_learned") else "decided"

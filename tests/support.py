@@ -21,8 +21,8 @@ TASK_CONFIGS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODEL_CONFIGS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 # Small enough for a quick test, large enough to mean something.
-TINY_TRAIN = ["train=quick", "train.steps=4", "train.eval_every=2", "train.log_every=2", "train.eval_sequences=8",
-              "train.warmup_steps=1", "threads=1"]
+TINY_TRAIN = ["train=quick", "train.rungs=[2,4]", "train.eval_every=2", "train.log_every=2", "train.eval_sequences=8",
+              "train.val_sequences=8", "train.warmup_steps=1", "threads=1"]
 
 def compose_config(overrides: list[str]):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

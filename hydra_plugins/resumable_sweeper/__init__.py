@@ -6,13 +6,18 @@ Hydra loads sweepers only from ``hydra_plugins``. It keeps Hydra's basic sweep g
 1. composes and checks every job's config before any job starts, so a typo or an impossible value stops the
    sweep at once, naming the key;
 2. skips every job whose run directory holds a complete ``result.json`` for the same config hash and the same
-   code (``+force=true`` reruns them); a job whose code changed reruns, with one line that names the files;
-   a job whose run is locked by another live process (another sweep runs it) is skipped and said so;
-3. writes ``<sweep dir>/sweep.json``, the manifest of the runs the sweep expects, so a report of a sweep still
+   code that is final or has climbed as far as asked (``+force=true`` reruns them); a job whose code changed
+   reruns, with one line that names the files; a job whose run is locked by another live process (another
+   sweep runs it) is skipped and said so;
+3. climbs the budget ladder in rounds where a cell sweeps several learning rates: its first seed's runs at
+   every rate climb rung by rung, a rate that harness.verdict.choose_rate cuts stops, and only the chosen rate
+   trains the other seeds (successive halving); a cell with one rate climbs at once. Rerunning the sweep
+   continues where the ladder stands;
+4. writes ``<sweep dir>/sweep.json``, the manifest of the runs the sweep expects, so a report of a sweep still
    running knows it is partial;
-4. hands the launcher bounded batches (``default_batch_size``), and when the launcher itself fails mid-batch
+5. hands the launcher bounded batches (``default_batch_size``), and when the launcher itself fails mid-batch
    (a joblib worker killed), puts the jobs that never started back on the queue once (``settle``);
-5. ends with a summary of skipped, finished and failed runs, and exits non-zero when any run failed.
+6. ends with a summary of skipped, finished, failed and not-chosen runs, and exits non-zero when any run failed.
 """
 
 import dataclasses
@@ -28,7 +33,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 MANIFEST = "sweep.json"
@@ -52,9 +57,25 @@ class Job:
     run_dir: Path
     config_hash: str
     sources: dict[str, str]
-    outcome: str | None = None  # skipped | elsewhere (locked by another live process) | finished | failed
+    cell: str = ""  # the config hash without seed and learning rate: the runs that share a rate choice
+    seed: int = 0
+    lr: float = 0.0
+    rungs: tuple[int, ...] = ()
+    chance: float = 0.0
+    climb_to: int | None = None  # this round's pause (None: the top)
+    outcome: str | None = None  # skipped | elsewhere | finished | failed | not_chosen
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
+    launched: bool = False
+
+    def launch_overrides(self) -> list[str]:
+        """The job's overrides with this round's pause; +force=true only on its first launch (a later round
+        continues the run it forced)."""
+        def key(override: str) -> str:
+            return override.lstrip("+~").split("=", 1)[0]
+
+        kept = [o for o in self.overrides if key(o) != "train.climb_to" and not (self.launched and key(o) == "force")]
+        return kept + ([] if self.climb_to is None else [f"train.climb_to={self.climb_to}"])
 
 
 def default_batch_size(launcher, jobs: int) -> int:
@@ -79,63 +100,118 @@ def default_batch_size(launcher, jobs: int) -> int:
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from harness import record
-        from harness.runtime import lock_holder
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         jobs, force = self.plan(arguments)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        changed = []
-        for job in jobs:
-            reuse, why = record.reusable(record.read(job.run_dir / record.RESULT_FILE)[0], job.config_hash,
-                                         job.sources)
-            if reuse and not force:
-                job.outcome = "skipped"
-            elif lock_holder(job.run_dir):
-                job.outcome, job.reason = "elsewhere", f"running elsewhere ({lock_holder(job.run_dir)})"
-            elif why.startswith("code changed"):
-                changed.append(f"rerun {job.run_dir.name}: {why}")
-        todo = [job for job in jobs if job.outcome is None]
-        started, skipped = record.now(), sum(job.outcome == "skipped" for job in jobs)
+        started, launched, asked = record.now(), 0, set()
+        todo = self.next_round(jobs, force, asked)
+        skipped = sum(job.outcome == "skipped" for job in jobs)
         elsewhere = sum(job.outcome == "elsewhere" for job in jobs)
+        waiting = sum(job.outcome is None for job in jobs) - len(todo)
         print(f"sweep {sweep_dir}: {len(jobs)} runs; {skipped} already complete and skipped"
               f"{' (+force=true reruns them)' if skipped else ''}; "
-              f"{f'{elsewhere} running elsewhere (locked) and skipped; ' if elsewhere else ''}running {len(todo)}",
-              flush=True)
-        for line in changed:
-            print(line, flush=True)
-        write_manifest(sweep_dir, jobs, "running", started)
-        record.write_json_atomic(sweep_dir / PROGRESS, {"total": len(todo), "done": 0})  # run.py's [k/N] counter
-
+              f"{f'{elsewhere} running elsewhere (locked) and skipped; ' if elsewhere else ''}running {len(todo)}"
+              f"{f'; {waiting} wait for their learning rate to be chosen' if waiting else ''}", flush=True)
         for job in todo:
-            job.reason = unwritable(job.run_dir)
-            if job.reason:
-                job.outcome = "failed"
-                log.error(f"not launching {job.run_dir.name}: {job.reason}")
-        queue = [job for job in todo if job.outcome is None]
-        batch_size = self.max_batch_size or default_batch_size(self.launcher, len(queue))
-        launched = 0
-        while queue:
-            batch, queue = queue[:batch_size], queue[batch_size:]
-            launched_at, fault = time.time(), None
-            try:
-                self.launcher.launch([job.overrides for job in batch], initial_job_idx=launched)
-            except Exception as error:  # an infrastructure fault must not take the other batches down
-                fault = f"{type(error).__name__}: {str(error).split('. ')[0][:200]}"  # joblib writes paragraphs
-                log.exception(f"launcher failed on a batch of {len(batch)} jobs: {error!r}")
-            launched += len(batch)
-            queue = settle(batch, fault, launched_at) + queue
+            reuse, why = record.reusable(record.read(job.run_dir / record.RESULT_FILE)[0], job.config_hash,
+                                         job.sources, job.climb_to or job.rungs[-1])
+            if why.startswith("code changed"):
+                print(f"rerun {job.run_dir.name}: {why}", flush=True)
+        round_number = 1
+        while todo:
             write_manifest(sweep_dir, jobs, "running", started)
+            record.write_json_atomic(sweep_dir / PROGRESS, {"total": len(todo), "done": 0})  # run.py's [k/N]
+            if round_number > 1:
+                print(f"round {round_number}: {describe_round(todo)}", flush=True)
+            launched = self.launch_all(todo, launched, sweep_dir, jobs, started)
+            force, round_number = False, round_number + 1
+            todo = self.next_round(jobs, force, asked)
 
-        summary = {"total": len(jobs), "skipped": skipped,
-                   **{state: sum(job.outcome == state for job in jobs) for state in ("elsewhere", "finished",
-                                                                                       "failed")}}
+        states = ("elsewhere", "finished", "failed", "not_chosen")
+        summary = {"total": len(jobs), "skipped": skipped, **{s: sum(job.outcome == s for job in jobs) for s in states}}
         write_manifest(sweep_dir, jobs, "finished", started, summary)
         print_summary(sweep_dir, jobs, summary)
         if summary["failed"]:
             raise SystemExit(1)
         # Hydra's JobReturns (each with two full configs, ~160 KiB) are not kept: result.json is the truth.
         return summary
+
+    def launch_all(self, todo: list[Job], launched: int, sweep_dir: Path, jobs: list[Job], started: str) -> int:
+        """Hand ``todo`` to the launcher in bounded batches, the longest climbs first; settle each batch."""
+        for job in todo:
+            job.reason = unwritable(job.run_dir)
+            if job.reason:
+                job.outcome = "failed"
+                log.error(f"not launching {job.run_dir.name}: {job.reason}")
+        queue = sorted((job for job in todo if job.outcome is None), key=lambda job: job.climb_to is not None)
+        batch_size = self.max_batch_size or default_batch_size(self.launcher, len(queue))
+        while queue:
+            batch, queue = queue[:batch_size], queue[batch_size:]
+            launched_at, fault = time.time(), None
+            try:
+                self.launcher.launch([job.launch_overrides() for job in batch], initial_job_idx=launched)
+            except Exception as error:  # an infrastructure fault must not take the other batches down
+                fault = f"{type(error).__name__}: {str(error).split('. ')[0][:200]}"  # joblib writes paragraphs
+                log.exception(f"launcher failed on a batch of {len(batch)} jobs: {error!r}")
+            launched += len(batch)
+            for job in batch:
+                job.launched = True
+            queue = settle(batch, fault, launched_at) + queue
+            write_manifest(sweep_dir, jobs, "running", started)
+        return launched
+
+    def next_round(self, jobs: list[Job], force: bool, asked: set) -> list[Job]:
+        """The jobs to launch next, each with how far to climb; marks the jobs that need nothing (skipped,
+        elsewhere, not_chosen). ``asked`` remembers (run, rung) launches, so a run that cannot get there (it
+        failed, or is locked) is never asked twice."""
+        from harness import record
+        from harness.runtime import lock_holder
+        from harness.verdict import RUN_FINAL, Point, choose_rate
+
+        def stored(job: Job):
+            found = record.read(job.run_dir / record.RESULT_FILE)[0]
+            fresh = found is not None and found.complete and found.config_hash == job.config_hash and \
+                not record.what_changed(found, job.sources)
+            return found if fresh and not force else None
+
+        wanted = []  # (job, climb_to)
+        for cell in dict.fromkeys(job.cell for job in jobs):
+            members = [job for job in jobs if job.cell == cell and job.outcome not in ("failed", "not_chosen")]
+            if len({job.lr for job in members}) <= 1:
+                wanted += [(job, None) for job in members]
+                continue
+            first_seed = min(job.seed for job in members)
+            candidates = {job.lr: job for job in members if job.seed == first_seed}
+            runs = {lr: stored(job) for lr, job in candidates.items()}
+            curves = {lr: [[Point(*p) for p in rung.curve] for rung in run.rung_results] if run else []
+                      for lr, run in runs.items()}
+            final = {lr: run is not None and run.verdict in RUN_FINAL for lr, run in runs.items()}
+            alive, chosen, rung = choose_rate(curves, final, members[0].chance, len(members[0].rungs))
+            if chosen is None:
+                wanted += [(candidates[lr], members[0].rungs[rung]) for lr in alive]
+                continue
+            for job in members:
+                if job.lr != chosen:
+                    job.outcome = "not_chosen"
+                    job.reason = f"lr {chosen:g} was chosen on seed {first_seed} (harness.verdict, clause 6)"
+            wanted += [(job, None) for job in members if job.lr == chosen]
+        todo = []
+        for job, climb_to in wanted:
+            found = stored(job)
+            stop_at = climb_to or job.rungs[-1]
+            if found is not None and (found.verdict in RUN_FINAL or found.steps >= stop_at):
+                job.outcome = job.outcome or "skipped"
+                continue
+            holder = lock_holder(job.run_dir)
+            if holder:
+                job.outcome, job.reason = "elsewhere", f"running elsewhere ({holder})"
+            elif (job.run_dir, stop_at) not in asked:
+                asked.add((job.run_dir, stop_at))
+                job.climb_to, job.outcome, job.reason = climb_to, None, None
+                todo.append(job)
+        return todo
 
     def plan(self, arguments: list[str]) -> tuple[list[Job], bool]:
         """Every job's overrides, run directory, config hash and source hashes, every config checked first."""
@@ -145,7 +221,7 @@ class ResumableSweeper(BasicSweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
         [all_jobs] = self.split_arguments(overrides, None)
-        jobs, by_dir, force, learning_rates, no_validation = [], {}, False, set(), None
+        jobs, by_dir, force = [], {}, False
         parent_config = HydraConfig.instance().cfg
         try:
             for job_overrides in all_jobs:
@@ -157,22 +233,36 @@ class ResumableSweeper(BasicSweeper):
                 except ConfigError as error:
                     raise SystemExit(report_bad_job(job_overrides, error)) from None
                 force = force or bool(OmegaConf.select(cfg, "force", default=False))
-                learning_rates.add(built.train.lr)
-                no_validation = no_validation or (job_overrides if built.train.val_sequences == 0 else None)
                 if run_dir in by_dir:  # same config hash: differs only in keys outside it (threads, device...)
                     log.warning(f"jobs {' '.join(by_dir[run_dir].overrides)} and {' '.join(job_overrides)} define "
                                 f"the same run ({run_dir.name}); it runs once")
                     continue
                 files = record.source_files(type(built.task), get_class(cfg.model._target_))
-                by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files))
+                by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files),
+                                      cell_hash(cfg), cfg.seed, built.train.lr, tuple(built.train.rungs),
+                                      built.task.chance_accuracy)
                 jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
-        if len(learning_rates) > 1 and no_validation:  # the report picks the lr on validation data: it needs some
-            raise SystemExit(report_bad_job(no_validation, ConfigError(
-                f"train.val_sequences=0: train.lr is swept over {sorted(learning_rates)}, and the learning rate is "
-                "chosen on validation accuracy; set train.val_sequences > 0")))
         return jobs, force
+
+
+def cell_hash(cfg) -> str:
+    """The config hash with the seed and the learning rate taken out: the runs that share one rate choice."""
+    from harness.config import config_hash
+
+    neutral = cfg.copy()
+    with open_dict(neutral):
+        neutral.seed, neutral.train.lr = 0, 0.0
+    return config_hash(neutral)
+
+
+def describe_round(todo: list[Job]) -> str:
+    rungs = sorted({job.climb_to for job in todo if job.climb_to is not None})
+    parts = [f"{sum(job.climb_to is not None for job in todo)} learning-rate candidates climb to rung "
+             f"{', '.join(map(str, rungs))}"] if rungs else []
+    tops = sum(job.climb_to is None for job in todo)
+    return "; ".join(parts + ([f"{tops} runs climb to the top"] if tops else []))
 
 
 def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:

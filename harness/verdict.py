@@ -1,0 +1,289 @@
+"""The decision rule, stated once: where a window ends, when more training would not move it, what a cell of
+seeds concludes, and which learning rate climbs the budget ladder. The training loop, the sweeper and the
+analysis all call these functions; nothing else decides.
+
+A curve is a list of ``Point(distance, accuracy, n)``, ascending in distance, each accuracy over n distinct
+scored positions. Every input to a decision is a validation curve; the test curves are only located and
+reported.
+
+1. Threshold: ``chance + f (1 - chance)``, f = 0.9 by default, so "reaching" a distance means nearly
+   solving it, whatever the task's chance.
+2. Locate: the window is the largest measured distance at or above the threshold whose next measured
+   distance is below it; its resolution is the gap to that next distance (1 on a fine grid). Above at the
+   longest distance: ``at_least`` it; below at the shortest: ``below`` it. Nothing between two measured
+   distances is assumed, because a hard limit (a sliding window's reach) can sit anywhere between them.
+3. Left chance: the curve's accuracy pooled over all its positions, each counted once, stands LEARNED_Z
+   standard errors above chance. Re-evaluations of one set are not new positions, so they are never pooled.
+4. A run at the end of each rung of its ladder:
+   - ``target`` (every trained distance at the target accuracy, judged by the loop) and ``at_least`` are
+     final at any rung: nothing inside the measured range is left to gain.
+   - a run that has not left chance climbs: the plateau before learning looks like a model that cannot
+     learn. At the top, at chance at both of the last two rungs: ``not_learned``, with its budget.
+   - ``measured`` when more training did not change the window: between the last two rungs it moved by at
+     most one resolution step, and the accuracy over the octave past it, [D, 2D) for deciding distance D,
+     changed by less than TOLERANCE with its 95% interval inside +-TOLERANCE. One distance holds too few
+     positions to show a change that small; the octave past the window does, and it is where the window
+     would grow next.
+   - otherwise it climbs to the next rung; at the top it is ``budget_bound``.
+5. A cell (one model, task, protocol and learning rate; its seeds): ``offset_shortcut`` when a held-out
+   distance inside the training range scores below its trained neighbours by more than 2 noise and more
+   than SHORTCUT_MARGIN (the model answers the offsets it trained on, not the task's rule); else
+   ``budget_bound`` when any run is; else ``not_learned`` when every run is; else the median seed's window:
+   ``at_least`` or ``measured``. Windows are reported as the median and range over seeds; an interval is
+   given only with at least MIN_SEEDS_FOR_INTERVAL seeds, since 2 or 3 seeds resample to a handful of values.
+6. Learning rate (successive halving on validation): at each rung, a candidate whose curve's mean accuracy is
+   below the best's by more than LR_CUT_Z standard errors of the difference stops climbing. Short horizons
+   mislead (the LSTM on recall sits at chance at 3e-3 and at 1e-2 at step 250, and only 3e-3 learns by 2000),
+   so candidates that cannot be told apart all climb, and rates at chance are never cut against each other.
+   The last candidate standing is chosen; at the top, the best mean accuracy (ties: the smaller rate).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+FRACTION = 0.9  # default threshold fraction between chance and 1
+LEARNED_Z = 3.0  # standard errors above chance: "left chance"
+TOLERANCE = 0.05  # the accuracy change between rungs that still counts as "no change"
+INTERVAL_Z = 1.96  # the 95% interval of that change
+SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
+SHORTCUT_Z = 2.0  # ... and it must exceed this many standard errors of noise
+LR_CUT_Z = 3.0  # a learning rate stops climbing when this many standard errors behind the best
+MIN_SEEDS_FOR_INTERVAL = 5
+RUN_FINAL = ("target", "at_least", "measured", "not_learned", "budget_bound")  # a run that climbs no further
+SOLVED = ("target", "at_least", "measured")  # final whatever the budget; the others could climb a higher ladder
+CELL_VERDICTS = ("offset_shortcut", "budget_bound", "not_learned", "at_least", "measured")
+
+
+class Point(NamedTuple):
+    distance: int
+    accuracy: float
+    n: int
+
+
+class ThresholdError(ValueError):
+    """A threshold fraction outside (0, 1]; the message names the option and what is allowed."""
+
+
+def threshold(chance: float, fraction: float = FRACTION, option: str = "--threshold-fraction") -> float:
+    if not 0.0 < fraction <= 1.0:
+        raise ThresholdError(f"{option}={fraction:g}: the threshold chance + {fraction:g} x (1 - chance) must lie in "
+                             "(chance, 1]; allowed are fractions in (0, 1]")
+    return chance + fraction * (1.0 - chance)
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """Binomial standard error over n positions, with p smoothed to (k + 1) / (n + 2) so 0 and 1 keep noise."""
+    p = (accuracy * n + 1.0) / (n + 2.0)
+    return math.sqrt(p * (1.0 - p) / max(n, 1))
+
+
+def pooled(points: Sequence[Point]) -> tuple[float, int]:
+    """Accuracy over the positions of several distances, each position once."""
+    n = sum(p.n for p in points)
+    return sum(p.accuracy * p.n for p in points) / max(n, 1), n
+
+
+# ---------------------------------------------------------------------------------------------- 2. locate
+
+
+@dataclass(frozen=True)
+class Window:
+    value: int  # the window (censored: the shortest or longest measured distance)
+    censored: str  # none | above (at least value) | below (less than value)
+    resolution: int | None  # gap to the next measured distance; None when censored above
+    deciding: int | None  # the first measured distance past the window (below the threshold)
+    index: int  # position of the window in the curve; -1 when below
+
+    @property
+    def text(self) -> str:
+        return {"none": f"{self.value}", "above": f"≥ {self.value}", "below": f"< {self.value}"}[self.censored]
+
+
+def locate(curve: Sequence[Point], at: float) -> Window:
+    """The window of one curve at threshold ``at`` (clause 2)."""
+    if not curve:
+        raise ValueError("an empty curve has no window")
+    above = [p.accuracy >= at for p in curve]
+    if above[-1]:
+        return Window(curve[-1].distance, "above", None, None, len(curve) - 1)
+    ends = [i for i in range(len(curve) - 1) if above[i] and not above[i + 1]]
+    if not ends:
+        return Window(curve[0].distance, "below", None, curve[0].distance, -1)
+    i = ends[-1]
+    return Window(curve[i].distance, "none", curve[i + 1].distance - curve[i].distance, curve[i + 1].distance, i)
+
+
+def left_chance(curve: Sequence[Point], chance: float) -> bool:
+    """Clause 3."""
+    accuracy, n = pooled(curve)
+    return n > 0 and accuracy > chance + LEARNED_Z * standard_error(chance, n)
+
+
+def octave_past(curve: Sequence[Point], window: Window) -> list[Point]:
+    """The measured distances in [D, 2D) for the window's deciding distance D (clause 4); empty when at_least."""
+    if window.deciding is None:
+        return []
+    return [p for p in curve if window.deciding <= p.distance < 2 * window.deciding]
+
+
+# ---------------------------------------------------------------------------------------------- 4. a run
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    verdict: str  # target | at_least | measured | not_learned | budget_bound | climbing
+    window: Window
+    change: float | None  # accuracy change over the octave past the window, since the previous rung
+    change_error: float | None  # its standard error
+    why: str  # one line
+
+
+def decide_run(rungs: Sequence[Sequence[Point]], chance: float, top: bool, at_target: bool = False,
+               fraction: float = FRACTION) -> RunDecision:
+    """The run's verdict from its validation curves at each rung end so far (clause 4). ``top``: the last
+    rung is the top of its ladder. ``at_target``: the loop stopped it at its target accuracy."""
+    at = threshold(chance, fraction)
+    last = rungs[-1]
+    window = locate(last, at)
+    if at_target:
+        return RunDecision("target", window, None, None, "every trained distance at the target accuracy")
+    if window.censored == "above":
+        return RunDecision("at_least", window, None, None, "at or above the threshold at the longest distance")
+    if not left_chance(last, chance):
+        at_chance_twice = len(rungs) >= 2 and not left_chance(rungs[-2], chance)
+        if top and at_chance_twice:
+            return RunDecision("not_learned", window, None, None, "at chance everywhere at the last two rungs")
+        return RunDecision("budget_bound" if top else "climbing", window, None, None, "not yet above chance")
+    if len(rungs) < 2:
+        return RunDecision("budget_bound" if top else "climbing", window, None, None, "one rung: nothing to compare")
+    before = locate(rungs[-2], at)
+    band = octave_past(last, window)
+    distances = {p.distance for p in band}
+    (now, n_now), (then, n_then) = pooled(band), pooled([p for p in rungs[-2] if p.distance in distances])
+    change, error = now - then, math.hypot(standard_error(now, n_now), standard_error(then, n_then))
+    moved = abs(window.index - before.index)
+    if moved <= 1 and abs(change) + INTERVAL_Z * error < TOLERANCE:
+        return RunDecision("measured", window, change, error,
+                           f"window moved {moved} step(s); octave past it changed {change:+.3f} ± {error:.3f}")
+    why = (f"window moved {moved} steps" if moved > 1 else
+           f"octave past the window changed {change:+.3f} ± {error:.3f}")
+    return RunDecision("budget_bound" if top else "climbing", window, change, error, why)
+
+
+# ---------------------------------------------------------------------------------------------- 5. a cell
+
+
+class Shortcut(NamedTuple):
+    distance: int
+    accuracy: float
+    n: int
+    below: int
+    above: int
+    expected: float  # interpolated in log2 distance between the trained neighbours
+    gap: float
+    noise: float
+    flagged: bool
+
+
+def shortcut_check(curve: Sequence[Point], trained: set[int], heldout: set[int]) -> list[Shortcut]:
+    """Every held-out distance with a trained neighbour on each side, against those neighbours (clause 5)."""
+    points = {p.distance: p for p in curve}
+    rows = []
+    for h in sorted(heldout & set(points)):
+        below = [d for d in points if d in trained and d < h]
+        above = [d for d in points if d in trained and d > h]
+        if not below or not above:
+            continue
+        lo, hi, mid = points[max(below)], points[min(above)], points[h]
+        t = (math.log2(h) - math.log2(lo.distance)) / (math.log2(hi.distance) - math.log2(lo.distance))
+        expected = (1 - t) * lo.accuracy + t * hi.accuracy
+        noise = math.sqrt(standard_error(mid.accuracy, mid.n) ** 2 + ((1 - t) * standard_error(lo.accuracy, lo.n)) ** 2
+                          + (t * standard_error(hi.accuracy, hi.n)) ** 2)
+        gap = mid.accuracy - expected
+        rows.append(Shortcut(h, mid.accuracy, mid.n, lo.distance, hi.distance, expected, gap, noise,
+                             gap < -max(SHORTCUT_Z * noise, SHORTCUT_MARGIN)))
+    return rows
+
+
+def median_window(windows: Sequence[Window]) -> tuple[Window, Window, Window]:
+    """(median, shortest, longest) of the seeds' windows, ordered with ``below`` first and ``at_least`` last. With
+    an even count the median is the lower middle one: a window is a measured distance, never an average."""
+    ordered = sorted(windows, key=order_key)
+    return ordered[(len(ordered) - 1) // 2], ordered[0], ordered[-1]
+
+
+def order_key(window: Window) -> tuple[float, int]:
+    return ({"below": -math.inf, "above": math.inf}.get(window.censored, 0.0), window.value)
+
+
+def decide_cell(run_verdicts: Sequence[str], windows: Sequence[Window], shortcuts: Sequence[Shortcut]) -> str:
+    """Clause 5: the cell's verdict from its runs' verdicts, its seeds' windows and its held-out checks."""
+    if any(s.flagged for s in shortcuts):
+        return "offset_shortcut"
+    if any(v not in RUN_FINAL or v == "budget_bound" for v in run_verdicts):
+        return "budget_bound"
+    if run_verdicts and all(v == "not_learned" for v in run_verdicts):
+        return "not_learned"
+    return "at_least" if median_window(windows)[0].censored == "above" else "measured"
+
+
+def seed_interval(windows: Sequence[Window], resamples: int = 2000, seed: int = 0) -> tuple[Window, Window] | None:
+    """A 95% percentile bootstrap interval of the median window over seeds, or None below MIN_SEEDS_FOR_INTERVAL."""
+    if len(windows) < MIN_SEEDS_FOR_INTERVAL:
+        return None
+    import random
+
+    rng = random.Random(seed)
+    medians = sorted((median_window(rng.choices(windows, k=len(windows)))[0] for _ in range(resamples)),
+                     key=order_key)
+    return medians[int(0.025 * resamples)], medians[min(resamples - 1, int(0.975 * resamples))]
+
+
+# ---------------------------------------------------------------------------------------------- 6. learning rate
+
+
+class RateScore(NamedTuple):
+    lr: float
+    accuracy: float  # mean over the curve's distances, each distance weighted alike
+    error: float  # its standard error
+    learned: bool  # left chance
+
+
+def rate_score(lr: float, curve: Sequence[Point], chance: float) -> RateScore:
+    accuracy = statistics.fmean(p.accuracy for p in curve)
+    error = math.sqrt(sum(standard_error(p.accuracy, p.n) ** 2 for p in curve)) / len(curve)
+    return RateScore(lr, accuracy, error, left_chance(curve, chance))
+
+
+def rates_to_keep(scores: Sequence[RateScore]) -> list[float]:
+    """The candidates that go on climbing after a rung (clause 6), best first."""
+    best = max(scores, key=lambda s: (s.accuracy, -s.lr))
+    keep = [s for s in scores if s is best or not best.learned or
+            best.accuracy - s.accuracy <= LR_CUT_Z * math.hypot(best.error, s.error)]
+    return [s.lr for s in sorted(keep, key=lambda s: (-s.accuracy, s.lr))]
+
+
+def best_rate(scores: Sequence[RateScore]) -> float:
+    """At the top of the ladder, or when candidates finished at different rungs: the best mean accuracy."""
+    return max(scores, key=lambda s: (s.accuracy, -s.lr)).lr
+
+
+def choose_rate(candidates: dict[float, Sequence[Sequence[Point]]], final: dict[float, bool], chance: float,
+                ladder_length: int) -> tuple[list[float], float | None, int]:
+    """Replay clause 6 over one seed's runs at each candidate rate: their validation curves at each rung so far
+    (empty: not run yet) and whether each run is final. Returns (rates still climbing, the chosen rate or None,
+    the rung index they must reach next). The sweeper launches what it asks for; the report replays it."""
+    alive = sorted(candidates)
+    for r in range(ladder_length):
+        if [lr for lr in alive if not final[lr] and len(candidates[lr]) <= r]:
+            return alive, None, r
+        scores = [rate_score(lr, candidates[lr][min(r, len(candidates[lr]) - 1)], chance) for lr in alive]
+        alive = rates_to_keep(scores)
+        if len(alive) == 1 or all(final[lr] for lr in alive) or r == ladder_length - 1:
+            return alive, best_rate([s for s in scores if s.lr in alive]), r
+    return alive, None, ladder_length - 1
