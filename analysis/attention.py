@@ -249,7 +249,7 @@ def label_axes(ax, labels: list[str], low: int, high: int, first_column: bool, l
 
 
 def record_budget(record: Record) -> dict:
-    return {"max_steps": record.max_steps, "batch_size": record.batch_size, "target_accuracy": record.target_accuracy}
+    return {"steps": record.steps, "batch_size": record.batch_size, "target_accuracy": record.target_accuracy}
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -1,13 +1,10 @@
-"""The learning rate of each cell, chosen on validation accuracy only, never on the test set.
+"""The learning rate of each cell: harness.verdict.choose_rate replayed on the stored validation curves, the same
+function the sweeper ran while it climbed the ladder, so the report names the rate the sweep chose and why. The
+test sets are never read here.
 
-A cell is (model, task, protocol, budget). When its finished runs hold several ``lr`` values, the chosen one has
-the best mean validation accuracy (DistanceScore.val_accuracy at the end of training): averaged over seeds at
-each of the cell's curve distances (held-out distances excluded), then over the distances every lr measured.
-Ties go to the smaller lr. Windows and curves are then reported at that lr only. The test accuracy of a run
-is never read here, so the test set stays an unbiased estimate of the chosen configuration.
-
-If a cell's lr was swept but its runs have no validation data (train.val_sequences=0, so decisions_on ==
-"eval", or no val_accuracy), there is nothing honest to choose on: ``LearningRateError`` says so.
+A cell is (task, protocol, model, batch size). With several rates, the choice is made on the cell's first seed:
+at each rung, the mean validation accuracy over the curve's distances of every rate still climbing, and the
+rates that clause 6 cuts. Cells with one rate have nothing to choose.
 """
 
 from __future__ import annotations
@@ -15,36 +12,44 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.records import CELL
+from analysis.window import curve_of
+from harness import verdict
 
-SELECTION_COLUMNS = CELL + ["lr", "val_accuracy", "runs", "chosen"]
-
-
-class LearningRateError(ValueError):
-    """The lr was swept without validation data; the message names the key and the fix."""
+SELECTION_COLUMNS = CELL + ["lr", "seed", "rung", "val_accuracy", "val_error", "runs", "chosen"]
 
 
-def lr_selection(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, lr): mean validation accuracy, finished runs, and whether it is the cell's choice."""
-    finished = table[(table.status == "finished") & (table.heldout != True)]  # noqa: E712
+def lr_selection(rungs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, lr): the score at the rung where the choice was made, its standard error, the runs at
+    that rate (``runs``: analysis.records' run table), and whether it is the cell's choice."""
+    finished = runs[runs.status == "finished"]
     rows = []
     for key, cell in finished.groupby(CELL, sort=True):
         lrs = sorted(cell.lr.unique())
-        if len(lrs) > 1 and ((cell.decisions_on != "val") | cell.val_accuracy.isna()).any():
-            raise LearningRateError(
-                f"train.lr was swept over [{', '.join(f'{lr:g}' for lr in lrs)}] for {key[2]} on {key[0]}, but the "
-                "runs have no validation data (train.val_sequences=0); rerun with train.val_sequences > 0")
-        per_distance = cell.groupby(["lr", "distance"]).val_accuracy.mean().unstack("distance")
-        scores = per_distance.dropna(axis=1).mean(axis=1)  # over the distances every lr measured
-        best = min(lrs, key=lambda lr: (-scores.get(lr, float("-inf")), lr)) if len(lrs) > 1 else lrs[0]
+        seed = int(cell.seed.min())
+        first = rungs[rungs.run_dir.isin(cell[cell.seed == seed].run_dir)]
+        candidates, final, chance = {}, {}, float(cell.chance_accuracy.max())
         for lr in lrs:
-            rows.append({**dict(zip(CELL, key)), "lr": lr, "val_accuracy": scores.get(lr),
-                         "runs": cell[cell.lr == lr].run_dir.nunique(), "chosen": lr == best})
+            run = first[first.lr == lr]
+            candidates[lr] = [curve_of(points) for _, points in run.groupby("rung", sort=True)]
+            final[lr] = bool(len(run)) and run.verdict.iloc[0] in verdict.RUN_FINAL
+        candidates = {lr: c for lr, c in candidates.items() if c}  # a rate whose run failed is no candidate
+        if not candidates:
+            continue
+        ladder = len(str(cell.rungs.iloc[0]).split())  # the run table joins the list with spaces
+        _, chosen, rung = verdict.choose_rate(candidates, final, chance, ladder) if len(candidates) > 1 else \
+            (None, next(iter(candidates)), 0)
+        for lr, curves in candidates.items():
+            score = verdict.rate_score(lr, curves[min(rung, len(curves) - 1)], chance)
+            steps = sorted(first[first.lr == lr].rung.unique())
+            rows.append({**dict(zip(CELL, key)), "lr": lr, "seed": seed, "rung": steps[min(rung, len(steps) - 1)],
+                         "val_accuracy": score.accuracy, "val_error": score.error,
+                         "runs": cell[cell.lr == lr].run_dir.nunique(), "chosen": lr == chosen})
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 
 def at_chosen_lr(frame: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` (any table with the cell's columns and lr) at their cell's chosen lr. Cells with no
-    finished run have no choice and keep every row, so their failures stay visible."""
+    choice (no finished run, or still choosing) keep every row, so their failures stay visible."""
     chosen = selection[selection.chosen][CELL + ["lr"]].rename(columns={"lr": "chosen_lr"})
     merged = frame[CELL + ["lr"]].merge(chosen, on=CELL, how="left")  # a left merge keeps frame's row order
     keep = merged.chosen_lr.isna() | (merged.lr == merged.chosen_lr)

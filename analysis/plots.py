@@ -2,8 +2,7 @@
 
 Every model keeps one colour across every figure (its place among conf/model/*.yaml), and every figure states
 the training budget behind it: a curve measured after 400 steps says nothing about 20,000. Hollow markers
-are points to read with care: held-out distances (the offset-shortcut check) and points still rising when
-training stopped (budget-bound).
+are points to read with care: held-out distances (the offset-shortcut check) and windows no verdict allows.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from analysis.trust import KEYS, RISING_TEXT  # noqa: E402
 from harness.record import REPO_ROOT  # noqa: E402
 
 CENSORED_MARKERS = {"none": "o", "above": "^", "below": "v"}
@@ -56,33 +54,30 @@ def save(figure, stem: Path) -> list[Path]:
 
 
 def budget_text(frame: pd.DataFrame) -> str:
-    """'at most 400 steps x 32 sequences, early stop at 0.99' for every budget present in the frame."""
-    columns = [c for c in ("max_steps", "batch_size", "target_accuracy") if c in frame]
-    budgets = frame[columns].drop_duplicates().dropna(subset=["max_steps", "batch_size"])
-    texts = []
-    for row in budgets.sort_values(columns).itertuples(index=False):
-        text = f"at most {int(row.max_steps)} steps x {int(row.batch_size)} sequences"
-        target = getattr(row, "target_accuracy", None)
-        texts.append(text + (f", early stop at {target:g}" if target is not None and pd.notna(target) else ""))
-    return "; ".join(texts) or "budget unknown"
+    """'500–4000 steps x 32 sequences' over the runs in the frame (each ran up the ladder until decided)."""
+    steps = frame.steps.dropna() if "steps" in frame else frame.steps_max.dropna()
+    if steps.empty:
+        return "budget unknown"
+    low, high = int(steps.min()), int(steps.max())
+    batches = ", ".join(f"{b:.0f}" for b in sorted(frame.batch_size.dropna().unique()))
+    return f"{low}{'' if low == high else f'–{high}'} steps x {batches} sequences, up the budget ladder"
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``setting`` (the protocol, plus the budget when the frame holds several, so runs of different budgets
-    are never averaged into one curve) and ``panel`` (task · setting, or the task alone)."""
+    """Add ``setting`` (the protocol, plus the batch size when the frame holds several) and ``panel`` (task ·
+    setting, or the task alone)."""
     setting = frame.protocol.fillna("?").astype(str)
-    if len(frame[["max_steps", "batch_size"]].drop_duplicates()) > 1:
-        setting = setting + " · " + frame.max_steps.map("{:.0f}".format) + " steps x " + \
-            frame.batch_size.map("{:.0f}".format)
+    if frame.batch_size.nunique() > 1:
+        setting = setting + " · batch " + frame.batch_size.map("{:.0f}".format)
     panel = frame.task + " · " + setting if setting.nunique() > 1 else frame.task
     return frame.assign(setting=setting, panel=panel)
 
 
 def setting_order(settings) -> list[str]:
-    """per_distance before mixed and dense, then by budget (fewest steps first)."""
+    """per_distance before mixed and dense, then by batch size."""
     def key(setting: str):
-        protocol, _, budget = setting.partition(" · ")
-        return protocol != "per_distance", protocol, int(budget.split()[0]) if budget else 0
+        protocol, _, batch = setting.partition(" · batch ")
+        return protocol != "per_distance", protocol, int(batch) if batch else 0
     return sorted(set(settings), key=key)
 
 
@@ -114,45 +109,36 @@ def hollow(marker: str = "o") -> Line2D:
 # ------------------------------------------------------------------------------------ accuracy against distance
 
 
-def accuracy_vs_distance(table: pd.DataFrame, windows: pd.DataFrame | None = None,
-                         rising: pd.DataFrame | None = None):
-    """Accuracy against dependency distance (log2), one panel per task and protocol, one line per model (mean over
-    seeds, band from the lowest to the highest seed), chance dashed. Marked on top: each model's window on the
-    threshold line, held-out distances (hollow squares, not on the curve), points still rising when training
-    stopped (hollow circles), and distances beyond training (grey)."""
+def accuracy_vs_distance(table: pd.DataFrame, windows: pd.DataFrame | None = None):
+    """Accuracy against dependency distance (log2), one panel per task and protocol, one line per model through
+    every measured distance (mean over seeds, band from the lowest to the highest seed), chance dashed. Marked on
+    top: each model's located window on the threshold line with a bar to the next measured distance (its
+    resolution), held-out distances (hollow squares), and distances beyond training (grey)."""
     finished = with_setting(table[(table.status == "finished") & table.accuracy.notna()])
     if finished.empty:
         raise ValueError("no finished runs to plot")
-    curve = finished[finished.heldout != True]  # noqa: E712
     models, panels = ordered_models(finished.model), panel_order(finished)
     palette = model_palette(models)
-    grid = sns.relplot(data=curve, kind="line", x="distance", y="accuracy", hue="model", hue_order=models,
-                       palette=palette, col="panel", col_order=panels, col_wrap=min(3, len(panels)), marker="o",
-                       estimator="mean", errorbar=("pi", 100), height=3.2, aspect=1.25, legend=False,
-                       facet_kws={"sharex": False})
+    dense = finished.groupby("run_dir").distance.transform("nunique").max() > 12  # a fine curve: no markers
+    grid = sns.relplot(data=finished, kind="line", x="distance", y="accuracy", hue="model", hue_order=models,
+                       palette=palette, col="panel", col_order=panels, col_wrap=min(3, len(panels)),
+                       marker=None if dense else "o", estimator="mean", errorbar=("pi", 100), height=3.2,
+                       aspect=1.25, legend=False, facet_kws={"sharex": False})
     windows = with_setting(windows) if windows is not None else None
-    means = curve.groupby(KEYS + ["panel", "distance"]).accuracy.mean().reset_index().assign(rising=False)
-    if rising is not None and len(rising):
-        still = rising[rising.rising.astype(bool)][KEYS + ["distance"]].drop_duplicates().assign(still=True)
-        means = means.merge(still, on=KEYS + ["distance"], how="left").assign(rising=lambda m: m.still.eq(True))
     entries = model_handles(models, palette, finished.groupby("model").params.median())
     entries["chance"] = Line2D([], [], color="grey", linestyle="--")
     for panel, ax in grid.axes_dict.items():
-        subset, points = finished[finished.panel == panel], means[means.panel == panel]
+        subset = finished[finished.panel == panel]
         for chance in sorted(subset.chance_accuracy.dropna().unique()):
             ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
         heldout = subset[subset.heldout == True].groupby(["model", "distance"]).accuracy.mean()  # noqa: E712
         for (model, distance), accuracy in heldout.items():
-            ax.scatter([distance], [accuracy], marker="s", s=40, facecolor="white", edgecolor=palette[model], zorder=5)
+            ax.scatter([distance], [accuracy], marker="s", s=30, facecolor="white", edgecolor=palette[model], zorder=5)
             entries[HELDOUT_TEXT] = hollow("s")
-        for point in points[points.rising].itertuples():
-            ax.scatter([point.distance], [point.accuracy], s=36, facecolor="white", edgecolor=palette[point.model],
-                       linewidth=1.5, zorder=5)
-            entries[RISING_TEXT] = hollow("o")
         trained = subset[subset.trained == True].distance  # noqa: E712
         if len(trained) and subset.distance.max() > trained.max():
-            ax.axvspan(trained.max() * 2 ** 0.5, subset.distance.max() * 2 ** 0.5, color="grey", alpha=0.12, lw=0)
-            entries["beyond training (extrapolation)"] = Patch(color="grey", alpha=0.12)
+            ax.axvspan(trained.max() * 2 ** 0.25, subset.distance.max() * 2 ** 0.25, color="grey", alpha=0.12, lw=0)
+            entries["beyond training"] = Patch(color="grey", alpha=0.12)
         if windows is not None:
             entries.update(mark_windows(ax, windows[windows.panel == panel], palette))
         log2_axis(ax)
@@ -167,20 +153,24 @@ def accuracy_vs_distance(table: pd.DataFrame, windows: pd.DataFrame | None = Non
 
 
 def mark_windows(ax, windows: pd.DataFrame, palette) -> dict:
-    """A marker on the threshold line at each model's window: triangles when censored, a cross for an offset
-    shortcut, hollow when budget-bound. Returns the legend entries it used."""
+    """A marker on the threshold line at each model's located window, with a bar to its deciding distance (the
+    next measured one: the window lies in between): triangles when censored, a cross for an offset shortcut,
+    hollow where no window is claimed. Returns the legend entries it used."""
     entries = {}
     for threshold in sorted(windows.threshold.unique()):
         ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)
         entries[f"window threshold {threshold:.2f}"] = Line2D([], [], color="black", linestyle=":")
-    for row in windows.itertuples(index=False):
+    for row in windows[windows.window.notna()].itertuples(index=False):
         marker = "X" if row.verdict == "offset_shortcut" else {"none": "D", "above": ">", "below": "<"}[row.censored]
-        face = "white" if row.verdict == "budget_bound" else palette[row.model]
-        ax.plot([row.window, row.window], [0, row.threshold], color=palette[row.model], linestyle=":", linewidth=1)
+        face = palette[row.model] if row.verdict in ("measured", "at_least") else "white"
+        if row.censored == "none" and row.deciding_distance == row.deciding_distance:
+            ax.plot([row.window, row.deciding_distance], [row.threshold] * 2, color=palette[row.model], linewidth=3,
+                    alpha=0.6, zorder=5)
         ax.scatter([row.window], [row.threshold], marker=marker, s=50, facecolor=face, edgecolor="black",
                    linewidth=0.6, zorder=6)
     if len(windows):
-        entries["effective window (▶ ≥, ◀ <)"] = Line2D([], [], linestyle="", marker="D", color="grey")
+        entries["located window (▶ ≥, ◀ <), bar: to the next measured distance"] = \
+            Line2D([], [], linestyle="", marker="D", color="grey")
     if (windows.verdict == "offset_shortcut").any():
         entries["offset shortcut: no window"] = Line2D([], [], linestyle="", marker="X", color="grey")
     return entries
@@ -190,10 +180,13 @@ def mark_windows(ax, windows: pd.DataFrame, palette) -> dict:
 
 
 def effective_window_plot(windows: pd.DataFrame):
-    """The effective window per model (colour) and task (x), log2 y axis, 95% bootstrap CI as bars, one panel per
-    setting. Triangles: censored (up: >= the largest measured distance; down: < the smallest); hollow: budget-bound
-    (no window claimed); a cross: offset shortcut. A grey bar behind each task spans the distances measured."""
-    frame = with_setting(windows)
+    """The effective window per model (colour) and task (x), log2 y axis, the range over seeds as bars, one panel
+    per setting. Triangles: censored (up: >= the largest measured distance; down: < the smallest); hollow: no
+    window claimed (budget-bound, not learned); a cross: offset shortcut. A grey bar behind each task spans the
+    distances measured."""
+    frame = with_setting(windows[windows.window.notna()])
+    if frame.empty:
+        frame = with_setting(windows).assign(window=np.nan)
     models, tasks, settings = ordered_models(frame.model), sorted(frame.task.unique()), setting_order(frame.setting)
     palette = model_palette(models)
     grid = sns.FacetGrid(frame, col="setting", col_order=settings, col_wrap=min(2, len(settings)), hue="model",
@@ -204,24 +197,25 @@ def effective_window_plot(windows: pd.DataFrame):
         subset = frame[frame.setting == setting]
         for x, task in enumerate(tasks):
             measured = subset[subset.task == task]
-            if len(measured):
+            if len(measured) and measured.min_distance.notna().any():
                 ax.fill_between([x - 0.4, x + 0.4], measured.min_distance.min(), measured.max_distance.max(),
                                 color="grey", alpha=0.15, linewidth=0, zorder=0)
         ax.set_xticks(range(len(tasks)), tasks)
         ax.set_xlim(-0.6, len(tasks) - 0.4)
         log2_axis(ax, "y")
-        ax.set_ylim(subset.min_distance.min() / 1.5, subset.max_distance.max() * 1.5)
+        if subset.min_distance.notna().any():
+            ax.set_ylim(subset.min_distance.min() / 1.5, subset.max_distance.max() * 1.5)
     grid.set_titles("protocol: {col_name}", size=9)
     grid.set_axis_labels("", "effective window (steps back)")
     entries = model_handles(models, palette)
     entries.update({"≥ max measured": Line2D([], [], linestyle="", marker="^", color="grey"),
                     "< min measured": Line2D([], [], linestyle="", marker="v", color="grey"),
-                    f"hollow: budget-bound ({RISING_TEXT})": hollow(),
+                    "hollow: no window claimed (budget-bound, not learned)": hollow(),
                     "cross: offset shortcut": Line2D([], [], linestyle="", marker="X", color="grey")})
     grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
     seeds = ", ".join(map(str, sorted(frame.n_seeds.unique())))
-    grid.figure.suptitle(f"Effective context window: largest distance with mean accuracy ≥ chance + "
-                         f"{frame.threshold_fraction.iloc[0]:g} x (1 - chance)\nbars: 95% bootstrap CI over seeds "
+    grid.figure.suptitle(f"Effective context window: median over seeds of the largest measured distance with accuracy "
+                         f"≥ chance + {frame.threshold_fraction.iloc[0]:g} x (1 - chance)\nbars: range over seeds "
                          f"(seeds per point: {seeds}); grey: distances measured\nbudget: {budget_text(frame)}",
                          fontsize=8, y=1.08)
     return grid
@@ -231,15 +225,21 @@ def draw_windows(data: pd.DataFrame, color, label: str, tasks: list[str], models
     """One model's windows on the current axes (FacetGrid.map_dataframe calls it per panel and model)."""
     ax = plt.gca()
     offset = (models.index(label) - (len(models) - 1) / 2) * 0.12
-    for row in data.itertuples(index=False):
+    for row in data[data.window.notna()].itertuples(index=False):
         x = tasks.index(row.task) + offset
-        if row.n_seeds > 1:
-            ax.plot([x, x], [row.window_low, row.window_high], color=color, linewidth=1.5)
-            for bound, kind in ((row.window_low, row.window_low_censored), (row.window_high, row.window_high_censored)):
-                ax.scatter([x], [bound], marker={"none": "_", "above": "^", "below": "v"}[kind], s=30, color=color)
+        low, high = seed_extremes(row.seed_windows)
+        if low != high:
+            ax.plot([x, x], [low, high], color=color, linewidth=1.5)
         marker = "X" if row.verdict == "offset_shortcut" else CENSORED_MARKERS[row.censored]
-        ax.scatter([x], [row.window], marker=marker, s=55, facecolor="white" if row.verdict == "budget_bound"
-                   else color, edgecolor=color if row.verdict == "budget_bound" else "black", linewidth=1, zorder=3)
+        claimed = row.verdict in ("measured", "at_least")
+        ax.scatter([x], [row.window], marker=marker, s=55, facecolor=color if claimed else "white",
+                   edgecolor="black" if claimed else color, linewidth=1, zorder=3)
+
+
+def seed_extremes(text: str) -> tuple[float, float]:
+    """The shortest and longest of the seeds' windows ('15 15 ≥ 32' -> 15, 32), censored ones at their bound."""
+    values = [float(part) for part in str(text).replace("≥", "").replace("<", "").split()] or [np.nan]
+    return min(values), max(values)
 
 
 # ----------------------------------------------------------------------------------------- training dynamics
@@ -409,16 +409,16 @@ def capacity_plot(windows: pd.DataFrame, fits: pd.DataFrame, floors: pd.DataFram
     grid.set_axis_labels("state size S (numbers carried per step)", "effective window (steps back)")
     entries.update({"≥ largest distance": Line2D([], [], linestyle="", marker="^", color="grey"),
                     "< smallest distance": Line2D([], [], linestyle="", marker="v", color="grey"),
-                    "hollow: budget-bound (not fitted)": hollow()})
+                    "hollow: no window claimed (not fitted)": hollow()})
     if (frame.verdict == "offset_shortcut").any():
         entries["cross: offset shortcut (not fitted)"] = Line2D([], [], linestyle="", marker="X", color="grey")
     grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
-    bound = int((frame.verdict == "budget_bound").sum())
+    bound = int((~frame.verdict.isin(["measured", "at_least"])).sum())
     growing = ", ".join(ordered_models(frame[frame.state_grows.astype(bool)].model))
     growing = f"; {growing}: state grows with the sequence (key-value cache), not fitted" if growing else ""
     grid.figure.suptitle(f"Effective window against state size (log-log); windows as in the effective-window table, "
-                         f"each size its own cell\n{bound} budget-bound cell{'s' * (bound != 1)} drawn hollow and not "
-                         f"fitted{growing}; dotted: smallest and largest distance measured\nbudget: "
+                         f"each size its own cell\n{bound} cell{'s' * (bound != 1)} without a window drawn hollow and "
+                         f"not fitted{growing}; dotted: smallest and largest distance measured\nbudget: "
                          f"{budget_text(frame)}", fontsize=8, y=1.1)
     return grid
 
@@ -427,21 +427,22 @@ def draw_capacity(data: pd.DataFrame, color, **_) -> None:
     """One family's windows against state size on the current axes (FacetGrid.map_dataframe, per panel)."""
     ax = plt.gca()
     data = data.sort_values("state_size")
-    claimed = ~data.verdict.isin(["budget_bound", "offset_shortcut"])
+    data = data[data.window.notna()]
+    claimed = data.verdict.isin(["measured", "at_least"])
     measured = data[claimed & (data.censored == "none")]
     ax.plot(measured.state_size, measured.window, color=color, marker="o", markeredgecolor="black",
             markeredgewidth=0.6, linewidth=0.8, alpha=0.8, zorder=3)
     for row in data[~claimed | (data.censored != "none")].itertuples(index=False):
         marker = "X" if row.verdict == "offset_shortcut" else CENSORED_MARKERS[row.censored]
-        budget_bound = row.verdict == "budget_bound"
-        ax.scatter([row.state_size], [row.window], marker=marker, s=50, facecolor="white" if budget_bound else color,
-                   edgecolor=color if budget_bound else "black", linewidth=1, zorder=4)
+        unclaimed = row.verdict not in ("measured", "at_least")
+        ax.scatter([row.state_size], [row.window], marker=marker, s=50, facecolor="white" if unclaimed else color,
+                   edgecolor=color if unclaimed else "black", linewidth=1, zorder=4)
 
 
 def window_growth_plot(growth: pd.DataFrame, windows: pd.DataFrame, task: str):
-    """One task: the effective window of the mean validation curve at every evaluation step, one panel per model
+    """One task: the median over seeds of the validation window at every rung of the ladder, one panel per model
     family (and setting), one line per state size (light to dark: small to large), log2 window axis. Triangles:
-    censored at that step. Each size's legend entry says whether it was capacity- or budget-limited."""
+    censored at that rung. Each size's legend entry says what limited it."""
     frame = with_setting(growth[growth.task == task])
     limited = with_setting(windows[windows.task == task])
     models, settings = ordered_models(frame.model), setting_order(frame.setting)
@@ -457,9 +458,8 @@ def window_growth_plot(growth: pd.DataFrame, windows: pd.DataFrame, task: str):
             ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     grid.set_titles("{col_name}", size=9)
     grid.set_axis_labels("training step", "effective window")
-    grid.figure.suptitle(f"{task}: effective window of the mean validation curve over seeds at each evaluation, "
-                         f"per state size S; ▲ ≥ largest, ▼ < smallest distance\nbudget: {budget_text(frame)}",
-                         fontsize=8, y=1.06)
+    grid.figure.suptitle(f"{task}: validation window at each rung of the ladder (median over seeds), per state size "
+                         f"S; ▲ ≥ largest, ▼ < smallest distance\nbudget: {budget_text(frame)}", fontsize=8, y=1.06)
     grid.figure.subplots_adjust(wspace=0.9)  # room for each panel's legend of sizes
     return grid
 

@@ -4,6 +4,7 @@
     results.table       # one row per run and evaluated distance: Record's scalar fields + DistanceScore's fields
     results.runs        # one row per run: Record's scalar fields and its distance lists
     results.history     # one row per run, evaluation and distance: the run's keys + HistoryPoint's fields
+    results.rungs       # one row per run, rung and distance of the fine curve: the validation curve judged there
     results.live        # runs still training (metrics.jsonl, no result.json yet): one row per step and series
     results.records, results.sweeps, results.unreadable
 
@@ -29,13 +30,14 @@ from analysis.sweep import Skipped, SweepProgress, job_run_dirs, progress, read_
 from harness import record as schema
 from harness.record import DISTANCE_FIELDS, HISTORY_FIELDS, METRICS_FILE, RESULT_FILE, RUN_FIELDS, Record
 
-CELL = ["task", "protocol", "model", "max_steps", "batch_size"]  # what a window is of: the budget is part of it
+CELL = ["task", "protocol", "model", "batch_size"]  # what a window is of (each run states the steps it took)
 LIST_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type == "list[int]"]  # the run's distances
 TABLE_COLUMNS = RUN_FIELDS + DISTANCE_FIELDS
 RUN_COLUMNS = RUN_FIELDS + LIST_FIELDS
-HISTORY_KEYS = CELL + ["lr", "seed", "chance_accuracy", "target_accuracy", "steps", "stop_reason", "decisions_on",
-                       "run_dir"]
+HISTORY_KEYS = CELL + ["lr", "seed", "chance_accuracy", "target_accuracy", "steps", "max_steps", "stop_reason",
+                       "verdict", "run_dir"]
 HISTORY_COLUMNS = HISTORY_KEYS + HISTORY_FIELDS + ["trained", "heldout"]
+RUNG_COLUMNS = HISTORY_KEYS + ["rung", "rung_verdict", "distance", "accuracy", "n", "trained", "heldout"]
 LIVE_COLUMNS = ["run", "run_dir", "step", "quantity", "series", "distance", "value"]
 
 
@@ -64,6 +66,10 @@ class Results:
     @cached_property
     def history(self) -> pd.DataFrame:
         return sized(history_table(self.records), self.records)
+
+    @cached_property
+    def rungs(self) -> pd.DataFrame:
+        return sized(rung_table(self.records), self.records)
 
     @cached_property
     def live(self) -> pd.DataFrame:
@@ -133,17 +139,18 @@ def run_fields(record: Record) -> dict:
 
 
 def tidy(records: list[Record]) -> pd.DataFrame:
-    """One row per (run, distance). A failed run gets a row per distance it should have measured, with no
-    accuracy, so the failure is visible wherever that run would have appeared."""
+    """One row per (run, distance of its fine curve), on the test sets. A failed run, or one paused on the ladder
+    (its test sets are scored only once it is final), gets a row per distance it should have measured, with no
+    accuracy, so it is visible wherever it would have appeared, and never as a zero."""
     rows = []
     for record in records:
         run = run_fields(record)
-        if record.complete:
+        if record.complete and record.accuracy_by_distance:
             rows += [{**run, **dataclasses.asdict(score)} for score in record.accuracy_by_distance]
         else:
             rows += [{**run, "distance": d, "n": 0, "trained": d in record.train_distances,
                       "heldout": d in record.heldout_distances, "val_n": 0}
-                     for d in record.eval_distances or [None]]
+                     for d in record.fine_distances or record.eval_distances or [None]]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return table.sort_values(["task", "model", "seed", "distance", "run_dir"], kind="stable").reset_index(drop=True)
 
@@ -160,14 +167,27 @@ def run_table(records: list[Record]) -> pd.DataFrame:
 
 
 def history_table(records: list[Record]) -> pd.DataFrame:
-    """One row per (finished run, evaluation, distance): how accuracy at each distance grew in training, on the
-    validation stream (the test stream when the run had none: decisions_on == "eval")."""
+    """One row per (finished run, evaluation, distance): how accuracy at each listed distance grew in training, on
+    the validation stream."""
     rows = []
     for record in filter(lambda r: r.complete, records):
         run = {key: getattr(record, key) for key in HISTORY_KEYS}
         rows += [{**run, **dataclasses.asdict(point), "trained": point.distance in record.train_distances,
                   "heldout": point.distance in record.heldout_distances} for point in record.history]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def rung_table(records: list[Record]) -> pd.DataFrame:
+    """One row per (finished run, rung, distance of the fine curve): the validation curve harness.verdict judged
+    at that rung, and the verdict the loop drew there."""
+    rows = []
+    for record in filter(lambda r: r.complete, records):
+        run = {key: getattr(record, key) for key in HISTORY_KEYS}
+        trained, heldout = set(record.train_distances), set(record.heldout_distances)
+        rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "accuracy": a, "n": n,
+                  "trained": d in trained, "heldout": d in heldout}
+                 for rung in record.rung_results for d, a, n in rung.curve]
+    return pd.DataFrame(rows, columns=RUNG_COLUMNS)
 
 
 def live_table(run_dirs: list[Path], directory: Path) -> pd.DataFrame:

@@ -7,12 +7,12 @@ verdict, the figures behind it, the runs it rests on and the budget that qualifi
 It reads stored records only (result.json; sweep.json when a sweep wrote one; the metrics.jsonl of runs still
 training) and never trains or runs a model, so running it again on the same directory gives the same bytes.
 Outputs, all in DIR: report.md; results.csv (one row per run and distance), runs.csv, training_history.csv,
-effective_window.csv, heldout_gaps.csv, steps_to_learn.csv, lr_selection.csv, live_metrics.csv; each figure as
+effective_window.csv, seed_windows.csv, run_verdicts.csv, rungs.csv, heldout_gaps.csv, steps_to_learn.csv,
+lr_selection.csv, live_metrics.csv; each figure as
 PNG and PDF. Attention maps (python -m analysis.attention RUN_DIR) and cost curves (python -m benchmarks.cost
 --out DIR) are included when they have been made.
 
-Exit codes: 0 written; 1 no result record under DIR (report.md still says so); 2 a bad option, or a learning
-rate swept without validation data to choose it on.
+Exit codes: 0 written; 1 no result record under DIR (report.md still says so); 2 a bad option.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots
-from analysis.learning_rate import LearningRateError, at_chosen_lr, lr_selection
+from analysis.learning_rate import at_chosen_lr, lr_selection
 from analysis.records import CELL, NoResults, Results, load
 from analysis.sections import SECTIONS, header, live_section
 from analysis.sweep import Skipped
-from analysis.window import DEFAULT_FRACTION, RESAMPLES, ThresholdError, threshold_for, window_table
+from analysis.window import DEFAULT_FRACTION, run_verdicts, seed_windows, window_table
+from harness.verdict import ThresholdError, threshold
+
+RESAMPLES = 2000  # bootstrap resamples of the median window, with enough seeds for an interval
 
 
 @dataclass
@@ -48,9 +51,15 @@ class Report:
     def directory(self) -> Path:
         return self.results.directory
 
+    @property
+    def run_records(self) -> list:
+        """The records in the order of ``results.runs``."""
+        by_dir = {r.run_dir: r for r in self.results.records}
+        return [by_dir[d] for d in self.results.runs.run_dir]
+
     @cached_property
     def lr_choice(self) -> pd.DataFrame:
-        return lr_selection(self.results.table)
+        return lr_selection(self.results.rungs, self.results.runs)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -61,11 +70,23 @@ class Report:
         return at_chosen_lr(self.results.history, self.lr_choice)
 
     @cached_property
+    def rungs(self) -> pd.DataFrame:
+        return at_chosen_lr(self.results.rungs, self.lr_choice)
+
+    @cached_property
+    def run_verdicts(self) -> pd.DataFrame:
+        return run_verdicts(self.rungs, self.fraction)
+
+    @cached_property
+    def seed_windows(self) -> pd.DataFrame:
+        return seed_windows(self.table, self.run_verdicts, self.fraction)
+
+    @cached_property
     def windows(self) -> pd.DataFrame:
-        return window_table(self.table, self.history, self.fraction, self.resamples)
+        return window_table(self.table, self.rungs, self.fraction, self.resamples)
 
     def swept_cells(self) -> set[tuple]:
-        """(task, protocol, model, max_steps, batch_size) of the cells whose lr was chosen among several."""
+        """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""
         counts = self.lr_choice.groupby(CELL).lr.nunique()
         return set(counts[counts > 1].index)
 
@@ -82,12 +103,11 @@ class Report:
 
 def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES) -> dict[str, Path]:
     """Write every table, figure and report.md into DIR; raises NoResults (after writing report.md) if DIR holds
-    no result records, LearningRateError (before writing anything) if an lr cannot be chosen."""
-    threshold_for(0.0, fraction)  # refuse a bad threshold before any work
+    no result records."""
+    threshold(0.0, fraction)  # refuse a bad threshold before any work
     report = Report(load(directory), fraction, resamples)
     sections = SECTIONS if report.results.records else [header, live_section]
     if report.results.records:
-        report.lr_choice  # noqa: B018  (refuse an lr swept without validation data before writing anything)
         for name, frame in (("results", report.results.table), ("runs", report.results.runs),
                             ("training_history", report.results.history)):
             report.table_csv(frame, name)
@@ -106,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold-fraction", type=float, default=DEFAULT_FRACTION,
                         help="where the window threshold sits between chance (0) and 1.0 (1); default %(default)s")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
-                        help="bootstrap resamples over seeds for the CI; default %(default)s")
+                        help="bootstrap resamples of the median window (cells with 5 or more seeds); default "
+                             "%(default)s")
     args = parser.parse_args(argv)
     if not args.directory.is_dir():
         print(f"error: {args.directory} is not a directory", file=sys.stderr)
@@ -118,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             outputs = build_report(args.directory, args.threshold_fraction, args.resamples)
-        except (ThresholdError, LearningRateError, NoResults) as error:
+        except (ThresholdError, NoResults) as error:
             outputs = error
     for warning in caught:
         if issubclass(warning.category, Skipped):

@@ -14,14 +14,14 @@ from analysis.records import CELL, model_labels
 from analysis.records import relative as rel
 from analysis.steps import steps_to_learn
 from analysis.sweep import job_label
-from analysis.trust import RISING_TEXT, heldout_gaps, rising_table
+from analysis.window import heldout_gaps
 
 if TYPE_CHECKING:
     from analysis.report import Report
 
-CAVEAT = ("Every window here holds for the stated training budget only. A model whose window ends early may reach "
-          "further with more steps, a larger state or other settings: an RNN that fails at 500 steps may succeed "
-          "at 20,000. A '≥' value is bounded by the longest distance measured, not by the model.")
+CAVEAT = ("Every window here holds for the stated training budget only: 'measured' means more training up the ladder "
+          "did not change it, not that no budget ever would. A '≥' value is bounded by the longest distance measured, "
+          "not by the model.")
 
 
 def header(report: Report) -> str:
@@ -67,16 +67,15 @@ def findings(report: Report) -> str:
     lines = ["## What was found", ""]
     failures = table[table.status != "finished"].drop_duplicates("run_dir")
     swept = report.swept_cells()
-    for (task, protocol, _, _), group in windows.groupby(["task", "protocol", "max_steps", "batch_size"], sort=True):
-        seeds = ", ".join(sorted({str(n) for n in group.n_seeds}))
-        measured = f"distances {int(group.min_distance.min())}–{int(group.max_distance.max())}"
+    for (task, protocol), group in windows.groupby(["task", "protocol"], sort=True):
+        measured = f"distances {group.min_distance.min():.0f}–{group.max_distance.max():.0f}" \
+            if group.min_distance.notna().any() else "no test curve yet"
         parts = [claim(row, swept) for row in group.set_index("model").loc[plots.ordered_models(group.model)]
                  .reset_index().itertuples()]
         failed = failures[(failures.task == task) & (failures.protocol == protocol)]
         failed_text = "".join(f" {model}: {n} run{'s' * (n > 1)} failed (not counted)."
                               for model, n in failed.groupby("model").size().items())
-        lines.append(f"- **{task}** ({protocol}; {plots.budget_text(group)}; {seeds} seed(s) per model; {measured}): "
-                     f"{'; '.join(parts)}.{failed_text}")
+        lines.append(f"- **{task}** ({protocol}; {measured}): {'; '.join(parts)}.{failed_text}")
     measured_groups = set(zip(windows.task, windows.protocol))
     for (task, protocol), failed in failures.groupby(["task", "protocol"]):
         if (task, protocol) not in measured_groups:
@@ -87,15 +86,11 @@ def findings(report: Report) -> str:
 
 
 def claim(row, swept: set) -> str:
-    """One model's finding: a window only where its verdict allows one, with the lr when it was chosen."""
-    text = f"{row.model} {row.claim}"
-    if row.verdict in ("measured", "at_least"):
-        text += {"above": " (max measured)", "below": " (min measured)"}.get(row.censored, "")
-        text += f", 95% CI {row.ci_text}" if row.n_seeds > 1 else f", CI {row.ci_text}"
-        if row.beyond_training:
-            text += f", beyond the largest trained distance {row.max_trained_distance} (extrapolation)"
-    if (row.task, row.protocol, row.model, row.max_steps, row.batch_size) in swept:
-        text += f", at lr {row.lr:g} (chosen on validation accuracy)"
+    """One model's finding: a window only where its verdict allows one, with its budget and the chosen lr."""
+    text = f"{row.model} ({row.params / 1e3:.0f}k params): {row.claim}" \
+        if row.params == row.params else f"{row.model}: {row.claim}"
+    if (row.task, row.protocol, row.model, row.batch_size) in swept:
+        text += f", at lr {row.lr:g} (chosen on validation)"
     return text
 
 
@@ -139,46 +134,35 @@ def cost_findings(directory: Path) -> list[str]:
 
 
 WINDOW_DEFINITION = (
-    "The effective window is the largest distance at which the mean accuracy over seeds stays at or above "
-    "chance + {f:g} x (1 − chance), walking up from the smallest measured distance; it is interpolated linearly in "
-    "log2(distance) between the last point at or above the threshold and the first point below it. `≥ d` means "
-    "the curve never dropped (d is the largest distance measured); `< d` means even the smallest distance measured "
-    "was below the threshold. The 95% CI is a percentile bootstrap over seeds ({resamples} resamples, fixed seed); "
-    "with one seed it is undefined. Full table: [effective_window.csv](effective_window.csv).\n\n"
-    "Each window has a verdict. **measured**: the crossing (or `< d`) was seen in runs that had settled. "
-    "**at_least**: at or above the threshold at the longest distance measured. **budget-bound**: in some seed's run "
-    "that the step cap stopped, the validation accuracy at the deciding distance (the first one below the "
-    "threshold) had not been shown to stop rising by the test of harness/trend.py (a weighted least-squares line "
-    "over the last half of the evaluations, whose slope plus 2 standard errors would still gain 0.05 or more over "
-    "that span, below the target accuracy), or the run learned nothing at any distance, or the deciding distance "
-    "never left chance while the run was still learning elsewhere (still rising, or having reached its level at "
-    "another distance only in the second half of its steps: learning may reach this one next); in a run the "
-    "loop stopped as settled, the planted positions at the deciding distance visibly rise (slope above 0 by 2 "
-    "standard errors); or the seeds disagree (one reached the threshold at the deciding distance, another never "
-    "left chance there). No window is claimed. **offset shortcut**: a "
-    "held-out distance h (inside the training range, never trained on) at or below the window scores below the "
-    "interpolation, linear in log2 distance, of its nearest trained neighbours by more than 2 binomial standard "
-    "errors of that gap (n summed over seeds) and by more than 0.05: the model learned the trained offsets, not the "
-    "task. Checked in that "
-    "order: offset shortcut, budget-bound, then measured or at least.")
+    "Each seed's window is located on its test curve: the largest measured distance at or above chance + {f:g} x "
+    "(1 − chance) whose next measured distance is below it, to the resolution of the curve (1 step where the task "
+    "can place a dependency at every distance). Nothing between measured distances is interpolated. The table gives "
+    "the median over seeds and the range; an interval only with 5 or more seeds. Verdicts come from the "
+    "validation curves at the rungs of the budget ladder, by the rule stated once in `harness/verdict.py` "
+    "(clauses 4 and 5): **measured** when more training did not move the "
+    "window, **at least** when the longest distance is still reached, **budget-bound** when it still moved at the "
+    "top rung, **not learned** when at chance at the last two rungs, **offset shortcut** when a held-out distance "
+    "fails against its trained neighbours. Full tables: [effective_window.csv](effective_window.csv), "
+    "[seed_windows.csv](seed_windows.csv), [run_verdicts.csv](run_verdicts.csv), [rungs.csv](rungs.csv).")
 
 
 def window_section(report: Report) -> str:
     windows = report.windows
     report.table_csv(windows, "effective_window")
+    report.table_csv(report.seed_windows, "seed_windows")
+    report.table_csv(report.run_verdicts, "run_verdicts")
+    report.table_csv(report.results.rungs, "rungs")
     if windows.empty:
         return "## Effective context window\n\nNo run finished, so there is no window to measure; see [Runs](#runs)."
-    lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction, resamples=report.resamples),
-             ""]
-    judged = windows.verdict.isin(["measured", "at_least"])
-    shown = windows.assign(budget=[plots.budget_text(windows.iloc[[i]]) for i in range(len(windows))],
-                           measured=[f"{int(a)}–{int(b)}" for a, b in zip(windows.min_distance, windows.max_distance)],
-                           threshold=windows.threshold.map("{:.3f}".format), params=windows.params.map("{:,}".format),
-                           ci=windows.ci_text.where(judged, ""), verdict=windows.verdict.str.replace("_", " "))
+    lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction), ""]
+    shown = windows.assign(params=windows.params.map(lambda p: f"{p:,.0f}" if p == p else ""),
+                           resolution=windows.resolution.map(lambda r: f"{r:.0f}" if r == r else ""),
+                           verdict=windows.verdict.str.replace("_", " "))
     lines.append(markdown_table(shown, {"task": "task", "protocol": "protocol", "model": "model", "params": "params",
-                                        "n_seeds": "seeds", "claim": "window", "verdict": "verdict", "ci": "95% CI",
-                                        "measured": "distances measured", "threshold": "threshold",
-                                        "budget": "budget"}))
+                                        "lr": "lr", "verdict": "verdict", "window_text": "window",
+                                        "range_text": "seeds' range", "resolution": "resolution",
+                                        "interval_text": "95% interval", "n_seeds": "seeds",
+                                        "budget_text": "trained (up to the deciding rung)", "why": "why"}))
     path = report.figure(plots.effective_window_plot(windows), "effective_window", "effective_window_figure")
     return "\n".join(lines + ["", image(path, "Effective window per model and task")])
 
@@ -187,32 +171,33 @@ def accuracy_section(report: Report) -> str:
     table = report.table
     if not ((table.status == "finished") & table.accuracy.notna()).any():
         return "## Accuracy against distance\n\nNo finished run to plot."
-    grid = plots.accuracy_vs_distance(table, report.windows, rising_table(report.history))
+    grid = plots.accuracy_vs_distance(table, report.windows)
     path = report.figure(grid, "accuracy_vs_distance", "figure")
     return (f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean accuracy (test sets) "
-            "over seeds against dependency distance (log2), with a band from the lowest to the highest seed; dashed: "
-            "chance; dotted: the window threshold, with each model's window marked on it (diamond; a triangle when "
-            f"censored; hollow when budget-bound; a cross for an offset shortcut). Hollow circles: {RISING_TEXT}. "
-            "Hollow squares: held-out distances, not on the curve. Grey region: distances beyond training "
-            "(extrapolation).")
+            "over seeds at every measured distance (log2), with a band from the lowest to the highest seed; dashed: "
+            "chance; dotted: the window threshold. Each model's located window is marked on it (a diamond at the "
+            "window and a bar to the next measured distance, its resolution; triangles when censored; hollow when no "
+            "window is claimed; a cross for an offset shortcut). Hollow squares: held-out distances. Grey region: "
+            "distances beyond training.")
 
 
 def heldout_section(report: Report) -> str:
-    gaps = report.table_csv(heldout_gaps(report.table), "heldout_gaps")
+    gaps = report.table_csv(heldout_gaps(report.rungs), "heldout_gaps")
     lines = ["## Held-out distances", ""]
     if gaps.empty:
         return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense, "
                                   "train.heldout=auto, and a task that can place a dependency at a distance it was "
                                   "not trained on), so nothing here checks for an offset shortcut."])
-    shown = gaps.assign(**{c: gaps[c].map("{:.3f}".format) for c in ("accuracy", "trained_accuracy", "gap", "noise")},
+    shown = gaps.assign(**{c: gaps[c].map("{:.3f}".format) for c in ("accuracy", "expected", "gap", "noise")},
                         neighbours=[f"{a:.0f}, {b:.0f}" for a, b in zip(gaps.below, gaps.above)],
                         shortcut=gaps.shortcut.map({True: "**yes**", False: "no"}))
-    lines += ["Accuracy at each distance held out of training, against the interpolation (linear in log2 distance) "
-              "of its nearest trained neighbours; a shortcut when the gap is below −2 × noise (binomial standard "
-              "errors, n summed over seeds). Table: [heldout_gaps.csv](heldout_gaps.csv).", "",
+    lines += ["Validation accuracy at each distance held out of training (never trained on, incidental positions "
+              "included), against the interpolation (linear in log2 distance) of its nearest trained neighbours, at "
+              "each run's last rung, positions pooled over seeds; a shortcut when the gap is below −2 × noise and "
+              "below −0.05 (harness/verdict.py, clause 5). Table: [heldout_gaps.csv](heldout_gaps.csv).", "",
               markdown_table(shown, {"task": "task", "protocol": "protocol", "model": "model", "distance": "held out",
                                      "accuracy": "accuracy", "neighbours": "trained neighbours",
-                                     "trained_accuracy": "interpolated", "gap": "gap", "noise": "noise",
+                                     "expected": "interpolated", "gap": "gap", "noise": "noise",
                                      "shortcut": "shortcut"})]
     return "\n".join(lines)
 
@@ -235,7 +220,8 @@ def dynamics_section(report: Report) -> str:
         return "## Training dynamics\n\nNo finished run with an evaluation history to plot."
     lines = ["## Training dynamics", "",
              "Validation accuracy at every evaluation (colour) by training step (x) and distance (y), mean over seeds. "
-             "A run that stopped itself (target reached, or settled) keeps its final accuracy after the white tick; "
+             "A run that stopped itself (at its target, or decided on the ladder) keeps its final accuracy after the "
+             "white tick; "
              "`*` marks distances it was not trained on. Table: [training_history.csv](training_history.csv).", ""]
     for task in sorted(history.task.unique()):
         path = report.figure(plots.training_dynamics(history, task), f"training_dynamics_{task}", f"dynamics_{task}")
@@ -244,24 +230,25 @@ def dynamics_section(report: Report) -> str:
 
 
 def capacity_section(report: Report) -> str:
-    """Effective window against state size and against training budget (analysis.capacity)."""
-    found = capacity.analyse(report.results, report.fraction, report.resamples)
+    """Effective window against state size and against the budget ladder (analysis.capacity)."""
+    found = capacity.analyse(report.windows, report.seed_windows, report.run_verdicts, report.rungs,
+                             report.results.runs.assign(config=[r.config for r in report.run_records]),
+                             report.fraction)
     if not found.enough:
         return f"## Capacity\n\n{capacity.NOT_ENOUGH}"
     windows, fits = report.table_csv(found.windows, "capacity_windows"), report.table_csv(found.fits, "capacity_fit")
     grid = plots.capacity_plot(windows, fits, found.floors, capacity.REFERENCE_BITS)
-    lines = ["## Capacity", "", capacity.reading(report.resamples), "",
+    lines = ["## Capacity", "", capacity.reading(), "",
              image(report.figure(grid, "capacity_window_vs_state", "capacity_figure"), "Window against state size"),
              "", *[f"- {text}" for text in found.floors.text], "",
              markdown_table(capacity.fit_rows(fits), {"model": "model", "task": "task", "protocol": "protocol",
-                                                       "max_steps": "steps", "alpha": "α", "ci": "95% CI",
-                                                       "r_squared": "R²", "at_budget": "α at this budget [CI]",
+                                                       "alpha": "α", "spread": "α over seeds", "r_squared": "R²",
                                                        "n_points": "sizes fitted", "sizes_left_out": "left out",
                                                        "bits_text": "bits per state number"}), "",
              *[f"- {text}" for text in capacity.findings(found)], ""]
     for task in sorted(found.growth.task.unique()):
         path = report.figure(plots.window_growth_plot(found.growth, windows, task), f"capacity_growth_{task}")
-        lines += [image(path, f"{task}: window against training step"), ""]
+        lines += [image(path, f"{task}: window at each rung of the ladder"), ""]
     return "\n".join(lines)
 
 
@@ -377,11 +364,12 @@ def runs_section(report: Report) -> str:
         lines += ["Unreadable result files (skipped):", ""]
         lines += [f"- `{rel(path, directory)}`: {escape(problem)}" for path, problem in found.unreadable] + [""]
     shown = runs.assign(steps=[f"{s:.0f}/{m:.0f}" if pd.notna(s) else f"–/{m:.0f}" for s, m in
-                               zip(runs.steps, runs.max_steps)],
+                               zip(runs.steps, runs.max_steps)], verdict=runs.verdict.fillna(""),
                         wall=runs.wall_time_s.map(lambda v: f"{v:.1f}" if pd.notna(v) else ""),
                         run=[rel(Path(p), directory) for p in runs.run_dir])
     columns = {"model": "model", "task": "task", "protocol": "protocol", "lr": "lr", "seed": "seed",
                "train_distances": "trained on", "status": "status", "steps": "steps", "stop_reason": "stopped by",
+               "verdict": "verdict",
                "params": "params", "wall": "wall s", "run": "run"}
     lines += ["<details><summary>Every run (also in <a href=\"runs.csv\">runs.csv</a>)</summary>", "",
               markdown_table(shown, columns), "", "</details>"]
@@ -428,21 +416,22 @@ def settings_section(report: Report) -> str:
 
 
 def learning_rates(report: Report) -> str:
-    """The lr grid of every cell where several were tried, and the one chosen on validation accuracy."""
+    """The lr grid of every cell where several were tried, and the one the ladder chose on validation."""
     selection = report.table_csv(report.lr_choice, "lr_selection")
     swept = selection[selection.groupby(CELL).lr.transform("nunique") > 1]
     if swept.empty:
         return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "
                 "nothing was chosen. Table: [lr_selection.csv](lr_selection.csv).")
-    grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f})" for r in swept.itertuples()],
-                        budget=[f"{a} x {b}" for a, b in zip(swept.max_steps, swept.batch_size)],
-                        chosen=swept.lr.where(swept.chosen)).groupby([*CELL, "budget"]).agg(
-        tried=("tried", ", ".join), chosen=("chosen", lambda c: f"{c.max():g}")).reset_index()
-    return "\n".join(["**Learning rate**, chosen per cell as the lr with the best mean validation accuracy (over seeds "
-                      "and the cell's curve distances); test accuracy never enters the choice, and every window and "
-                      "curve above is at the chosen lr. Table: [lr_selection.csv](lr_selection.csv).", "",
-                      markdown_table(grid.drop(columns=["max_steps", "batch_size"]).rename(
-                                         columns={"tried": "lr (mean validation accuracy)"}))])
+    grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f} ± {r.val_error:.3f})" for r in swept.itertuples()],
+                        chosen=swept.lr.where(swept.chosen)).groupby(CELL).agg(
+        tried=("tried", ", ".join), seed=("seed", "first"), rung=("rung", "max"),
+        chosen=("chosen", lambda c: f"{c.max():g}" if c.notna().any() else "still choosing")).reset_index()
+    return "\n".join(["**Learning rate**, chosen per cell on its first seed by successive halving up the budget ladder "
+                      "(harness/verdict.py, clause 6): at each rung, a rate whose mean validation accuracy over the "
+                      "curve's distances is more than 3 standard errors behind the best stops climbing. Test accuracy "
+                      "never enters the choice; every window and curve above is at the chosen lr. Table: "
+                      "[lr_selection.csv](lr_selection.csv).", "",
+                      markdown_table(grid.rename(columns={"tried": "lr (mean validation accuracy at the rung)"}))])
 
 
 SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, steps_section, dynamics_section,

@@ -1,187 +1,185 @@
-"""The effective context window: one number per model, task and protocol, with a bootstrap CI over seeds.
+"""The effective context window of every cell, located on the measured curves and judged by harness.verdict.
 
-Definition. The threshold sits a fraction f of the way from chance to a perfect score,
-``threshold = chance + f * (1 - chance)`` (f = 0.9 by default). Walking up from the
-smallest measured distance, the window ends between the last distance whose mean
-accuracy (over seeds) is at or above the threshold and the first one below it; the
-value is interpolated linearly in log2(distance) between those two points:
+Three tables, each a pure function of the tidy tables (analysis.records):
 
-    log2 w = log2 d_i + (acc_i - threshold) / (acc_i - acc_{i+1}) * (log2 d_{i+1} - log2 d_i)
+- ``run_verdicts(rungs)``: per run, harness.verdict.decide_run on its validation curves at each rung, at the
+  report's threshold (the loop judged at the default one; a run it stopped that the rule would still let climb
+  at another threshold counts as still climbing);
+- ``seed_windows(table, runs)``: per cell and seed, the window located on the seed's test curve (the union of
+  its runs' fine curves), with its resolution, and the seed's verdict;
+- ``window_table(table, rungs)``: per cell, the median window over seeds with the range, an interval only with
+  enough seeds, the budget each seed trained on, and the cell's verdict (clause 5, held-out checks included).
 
-Two cases give no number and are kept as what they are, censored values:
-``above`` (the curve never drops: the window is >= the largest measured distance) and
-``below`` (the smallest measured distance is already below the threshold: < it).
-
-Uncertainty: resample seeds with replacement, recompute the mean curve and its window,
-and take the 2.5 and 97.5 percentiles. Censored resamples sort as -inf (below) and +inf
-(above), so a bound of the interval can itself be censored. With one seed the interval
-is undefined, and said to be so.
-
-The curve is the listed, trained and evaluated distances; held-out distances (inside the training range, never
-trained on) are not points of it: they feed the offset-shortcut check. Every window carries a verdict
-(measured, at_least, budget_bound, offset_shortcut; see analysis.trust). Everything here is a pure function of
-the tidy and history tables (analysis.records).
+The rule itself is stated once, in harness/verdict.py; nothing here decides anything on its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from analysis import trust
+from analysis.records import CELL
+from harness import verdict
 
-DEFAULT_FRACTION = 0.9
-RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
-CI_LEVEL = 0.95
-GROUP_KEYS = trust.KEYS  # task, protocol, model, the budget (part of what a window means), and the learning rate
-WINDOW_COLUMNS = GROUP_KEYS + ["verdict", "claim", "window", "censored", "window_text", "deciding_distance",
-                               "rising_seeds", "steps_run", "window_low", "window_low_censored", "window_high",
-                               "window_high_censored", "ci_text", "n_seeds", "seeds", "seeds_reaching", "min_distance",
-                               "max_distance", "max_trained_distance", "beyond_training", "chance_accuracy",
-                               "threshold_fraction", "threshold", "target_accuracy", "params", "resamples"]
-
-
-class ThresholdError(ValueError):
-    """A threshold that cannot be met or is met by guessing; the message names the option and its range."""
+KEYS = CELL + ["lr"]  # a window's cell (task, protocol, model, batch size), at one learning rate
+DEFAULT_FRACTION = verdict.FRACTION
+RUN_COLUMNS = KEYS + ["seed", "run_dir", "steps", "max_steps", "stop_reason", "verdict", "val_window", "why",
+                      "change", "change_error", "moved", "still_growing"]
+SEED_COLUMNS = KEYS + ["seed", "verdict", "window", "censored", "window_text", "resolution", "deciding_distance",
+                       "steps", "sequences", "params"]
+GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "expected", "gap", "noise", "shortcut"]
+WINDOW_COLUMNS = KEYS + ["verdict", "claim", "window", "censored", "window_text", "resolution", "deciding_distance",
+                         "range_text", "interval_text", "seed_windows", "n_seeds", "seeds", "steps_min", "steps_max",
+                         "sequences_max", "budget_text", "min_distance", "max_distance", "max_trained_distance",
+                         "chance_accuracy", "threshold_fraction", "threshold", "params", "why"]
 
 
-@dataclass(frozen=True)
-class Window:
-    """An effective window in distance units. ``censored`` is none, above (>= value) or below (< value)."""
-
-    value: float
-    censored: str = "none"
-
-    @property
-    def text(self) -> str:
-        return {"none": format_distance(self.value), "above": f"≥ {format_distance(self.value)}",
-                "below": f"< {format_distance(self.value)}"}[self.censored]
+def curve_of(points: pd.DataFrame, accuracy: str = "accuracy", n: str = "n") -> list[verdict.Point]:
+    """A verdict curve from rows with distance, accuracy and n (one row per distance), ascending."""
+    points = points.sort_values("distance")
+    return [verdict.Point(int(d), float(a), int(k)) for d, a, k in zip(points.distance, points[accuracy], points[n])]
 
 
-def format_distance(value: float) -> str:
-    return f"{value:.0f}" if value >= 100 or float(value).is_integer() else f"{value:.1f}"
-
-
-def threshold_for(chance: float, fraction: float, option: str = "--threshold-fraction") -> float:
-    """chance + fraction * (1 - chance); refuses a fraction that puts the threshold outside (chance, 1]."""
-    if not 0.0 < fraction <= 1.0:
-        raise ThresholdError(f"{option}={fraction:g}: the threshold chance + {fraction:g} x (1 - chance) must lie in "
-                             "(chance, 1]; allowed are fractions in (0, 1]")
-    return chance + fraction * (1.0 - chance)
-
-
-def effective_window(distances, accuracy, threshold: float) -> Window:
-    """The window of one mean curve (distances ascending, no NaN); see the module docstring."""
-    distances, accuracy = np.asarray(distances, dtype=float), np.asarray(accuracy, dtype=float)
-    log_window, censored = _log2_windows(np.log2(distances), accuracy[None, :], threshold)
-    kind = {-1: "below", 0: "none", 1: "above"}[int(censored[0])]
-    value = {"below": distances[0], "above": distances[-1]}.get(kind, 2.0 ** log_window[0])
-    return Window(float(value), kind)
-
-
-def deciding_distance(distances, accuracy, threshold: float) -> float:
-    """The first distance whose accuracy is below the threshold (the one that ends the window), or NaN."""
-    below = [d for d, a in zip(distances, accuracy) if a < threshold]
-    return float(below[0]) if below else float("nan")
-
-
-def _log2_windows(log_distance: np.ndarray, curves: np.ndarray, threshold: float):
-    """Vectorised over curves (R, D): log2 of each window and its censoring (-1 below, 0 none, +1 above)."""
-    below = curves < threshold  # (R, D)
-    first_below = np.where(below.any(axis=1), below.argmax(axis=1), curves.shape[1])  # (R,)
-    censored = np.where(first_below == 0, -1, np.where(first_below == curves.shape[1], 1, 0))
-    if curves.shape[1] == 1:  # one distance: always censored, nothing to interpolate
-        return np.where(censored > 0, np.inf, -np.inf), censored
-    last = np.clip(first_below - 1, 0, curves.shape[1] - 2)  # the last point at or above the threshold
-    rows = np.arange(len(curves))
-    high, low = curves[rows, last], curves[rows, last + 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.clip((high - threshold) / (high - low), 0.0, 1.0)
-    log_window = log_distance[last] + fraction * (log_distance[last + 1] - log_distance[last])
-    return np.where(censored == 0, log_window, np.where(censored > 0, np.inf, -np.inf)), censored
-
-
-def bootstrap_windows(distances, per_seed: np.ndarray, threshold: float, resamples: int = RESAMPLES,
-                      seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    """log2 windows of ``resamples`` mean curves, each over seeds drawn with replacement from the rows of
-    ``per_seed`` (seeds x distances, NaN where a seed has no measurement). -inf / +inf mark censored ones."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(len(per_seed), size=(resamples, len(per_seed)))  # (R, S)
-    samples = per_seed[picks]  # (R, S, D)
-    with np.errstate(invalid="ignore"):
-        counts = np.sum(~np.isnan(samples), axis=1)  # (R, D)
-        curves = np.where(counts > 0, np.nansum(samples, axis=1) / np.maximum(counts, 1), np.nan)
-    log_distance = np.log2(np.asarray(distances, dtype=float))
-    if not np.isnan(curves).any():
-        return _log2_windows(log_distance, curves, threshold)[0]
-    # a resample that lost every seed measured at some distance: compute it on the distances it has
-    out = np.empty(resamples)
-    for r, curve in enumerate(curves):
-        keep = ~np.isnan(curve)
-        out[r] = _log2_windows(log_distance[keep], curve[keep][None, :], threshold)[0][0]
-    return out
-
-
-def confidence_interval(log_windows: np.ndarray, distances, level: float = CI_LEVEL) -> tuple[Window, Window]:
-    """Percentile interval of bootstrap windows; a censored bound is reported as such (< min, >= max)."""
-    tail = (1.0 - level) / 2.0
-    bounds = np.quantile(log_windows, [tail, 1.0 - tail], method="inverted_cdf")  # no interpolation across inf
-    return tuple(_as_window(bound, distances) for bound in bounds)
-
-
-def _as_window(log_value: float, distances) -> Window:
-    if np.isposinf(log_value):
-        return Window(float(max(distances)), "above")
-    if np.isneginf(log_value):
-        return Window(float(min(distances)), "below")
-    return Window(float(2.0 ** log_value))
-
-
-def seed_matrix(group: pd.DataFrame) -> tuple[list[int], list[int], np.ndarray]:
-    """Seeds, distances and a (seeds x distances) accuracy matrix, NaN where a seed was not measured."""
-    pivot = group.pivot_table(index="seed", columns="distance", values="accuracy", aggfunc="mean")
-    pivot = pivot.sort_index().sort_index(axis=1)
-    return list(pivot.index), [int(d) for d in pivot.columns], pivot.to_numpy(dtype=float)
-
-
-def window_table(table: pd.DataFrame, history: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
-                 resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
-    """One row per (task, protocol, model, budget, lr): the effective window of the mean curve over seeds, its
-    censoring, a 95% percentile bootstrap CI over seeds, and its verdict (analysis.trust) from the validation
-    ``history``. Finished runs only; failures never count as 0; held-out distances are not on the curve."""
-    curve = table[(table.status == "finished") & table.accuracy.notna() & (table.heldout != True)]  # noqa: E712
+def run_verdicts(rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
+    """One row per run: the rule's verdict from its validation curves at each rung (clause 4)."""
     rows = []
-    for key, group in curve.groupby(GROUP_KEYS, sort=True, dropna=False):
-        seeds, distances, per_seed = seed_matrix(group)
-        chance = float(group.chance_accuracy.max())
-        threshold = threshold_for(chance, fraction)
-        mean_curve = np.nanmean(per_seed, axis=0)
-        window = effective_window(distances, mean_curve, threshold)
-        deciding = deciding_distance(distances, mean_curve, threshold)
-        # seeds at or above the threshold where the mean curve ends the window (they disagree if others are not)
-        reaching = 0 if np.isnan(deciding) else int(np.sum(per_seed[:, distances.index(int(deciding))] >= threshold))
-        trained = group[group.trained.fillna(False).astype(bool)].distance
-        max_trained = int(trained.max()) if len(trained) else None
-        row = dict(zip(GROUP_KEYS, key), window=window.value, censored=window.censored, window_text=window.text,
-                   deciding_distance=deciding, n_seeds=len(seeds),
-                   seeds=" ".join(str(int(s)) for s in seeds), seeds_reaching=reaching, min_distance=distances[0],
-                   max_distance=distances[-1], max_trained_distance=max_trained,
-                   beyond_training=max_trained is not None and window.censored != "below"
-                   and window.value > max_trained, chance_accuracy=chance, threshold_fraction=fraction,
-                   threshold=threshold, target_accuracy=group.target_accuracy.max(),
-                   params=int(group.params.median()), resamples=resamples if len(seeds) > 1 else 0)
-        if len(seeds) > 1:
-            low, high = confidence_interval(bootstrap_windows(distances, per_seed, threshold, resamples, seed),
-                                            distances)
-            row.update(window_low=low.value, window_low_censored=low.censored, window_high=high.value,
-                       window_high_censored=high.censored, ci_text=f"[{low.text}, {high.text}]")
-        else:
-            row.update(window_low=np.nan, window_low_censored="", window_high=np.nan, window_high_censored="",
-                       ci_text="undefined (n_seeds=1)")
+    for run_dir, run in rungs.groupby("run_dir", sort=True):
+        first = run.iloc[0]
+        curves = [curve_of(points) for _, points in run.groupby("rung", sort=True)]
+        made = verdict.decide_run(curves, first.chance_accuracy, top=run.rung.max() >= first.max_steps,
+                                  at_target=first.stop_reason == "target", fraction=fraction)
+        rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "steps": first.steps,
+                     "max_steps": first.max_steps, "stop_reason": first.stop_reason, "verdict": made.verdict,
+                     "val_window": made.window.text, "why": made.why, "change": made.change,
+                     "change_error": made.change_error, "moved": made.moved, "still_growing": made.still_growing})
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def seed_windows(table: pd.DataFrame, runs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
+    """One row per cell and seed: the window of the seed's test curve (None while no run of it is final)."""
+    measured = table[(table.status == "finished") & table.accuracy.notna()]
+    rows = []
+    for key, seed_runs in runs.groupby(KEYS + ["seed"], sort=True, dropna=False):
+        points = measured[measured.run_dir.isin(seed_runs.run_dir)]
+        row = {**dict(zip(KEYS + ["seed"], key)), "steps": seed_runs.steps.max(),
+               "sequences": seed_runs.steps.max() * key[KEYS.index("batch_size")],
+               "params": points.params.median() if len(points) else np.nan}
+        windows = []
+        if len(points):
+            at = verdict.threshold(points.chance_accuracy.max(), fraction)
+            window = verdict.locate(curve_of(points.groupby("distance", as_index=False)[["accuracy", "n"]].mean()),
+                                    at)
+            row.update(window=window.value, censored=window.censored, window_text=window.text,
+                       resolution=window.resolution, deciding_distance=window.deciding)
+            windows.append(window)
+        row["verdict"] = verdict.decide_cell(list(seed_runs.verdict), windows, [])
         rows.append(row)
-    windows = pd.DataFrame(rows, columns=[c for c in WINDOW_COLUMNS if c not in trust.JUDGED])
-    judged = trust.judge(windows, trust.heldout_gaps(table), trust.rising_table(history))
-    return judged[WINDOW_COLUMNS]
+    return pd.DataFrame(rows, columns=SEED_COLUMNS)
+
+
+def heldout_gaps(rungs: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and held-out distance with trained neighbours: clause 5's check on the validation curves of
+    each run's last rung, positions pooled over seeds."""
+    last = rungs[rungs.rung == rungs.groupby("run_dir").rung.transform("max")]
+    rows = []
+    for key, cell in last.groupby(KEYS, sort=True, dropna=False):
+        pooled = cell.assign(hits=cell.accuracy * cell.n).groupby("distance").agg(
+            hits=("hits", "sum"), n=("n", "sum"), trained=("trained", "all"), heldout=("heldout", "all")).reset_index()
+        pooled["accuracy"] = pooled.hits / pooled.n.clip(lower=1)
+        checks = verdict.shortcut_check(curve_of(pooled), set(pooled.distance[pooled.trained]),
+                                        set(pooled.distance[pooled.heldout]))
+        rows += [{**dict(zip(KEYS, key)), "distance": c.distance, "accuracy": c.accuracy, "n": c.n, "below": c.below,
+                  "above": c.above, "expected": c.expected, "gap": c.gap, "noise": c.noise, "shortcut": c.flagged}
+                 for c in checks]
+    return pd.DataFrame(rows, columns=GAP_COLUMNS)
+
+
+def as_window(row) -> verdict.Window:
+    return verdict.Window(int(row.window), row.censored, None, None, 0)
+
+
+def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
+                 resamples: int = 2000) -> pd.DataFrame:
+    """One row per cell: its verdict and, where one is claimed, the median window over seeds with its range."""
+    verdict.threshold(0.0, fraction)  # refuse a bad fraction before any work
+    runs = run_verdicts(rungs, fraction)
+    seeds, gaps = seed_windows(table, runs, fraction), heldout_gaps(rungs)
+    measured = table[(table.status == "finished") & table.accuracy.notna()]
+    rows = []
+    for key, cell in seeds.groupby(KEYS, sort=True, dropna=False):
+        cell_runs = runs[of_cell(runs, key)]
+        located = cell[cell.window.notna()]
+        windows = [as_window(r) for r in located.itertuples()]
+        checks = [verdict.Shortcut(*r[len(KEYS):]) for r in gaps[of_cell(gaps, key)].itertuples(index=False)]
+        decided = verdict.decide_cell(list(cell_runs.verdict), windows, checks)
+        points = measured[of_cell(measured, key)]
+        chance = float(rungs[of_cell(rungs, key)].chance_accuracy.max())
+        row = {**dict(zip(KEYS, key)), "verdict": decided, "n_seeds": len(cell), "seeds": " ".join(
+            str(int(s)) for s in cell.seed), "steps_min": cell.steps.min(), "steps_max": cell.steps.max(),
+            "sequences_max": cell.sequences.max(), "chance_accuracy": chance, "threshold_fraction": fraction,
+            "threshold": verdict.threshold(chance, fraction), "params": cell.params.median(),
+            "seed_windows": " ".join(located.window_text), "why": why(decided, cell_runs, checks)}
+        row["budget_text"] = budget_text(cell, key[KEYS.index("batch_size")])
+        if len(points):
+            trained = points[points.trained.fillna(False).astype(bool)].distance
+            row.update(min_distance=points.distance.min(), max_distance=points.distance.max(),
+                       max_trained_distance=trained.max() if len(trained) else np.nan)
+        if windows:
+            middle, low, high = verdict.median_window(windows)
+            resolution = located.resolution[located.window_text == middle.text].dropna()
+            interval = verdict.seed_interval(windows, resamples)
+            row.update(window=middle.value, censored=middle.censored, window_text=middle.text,
+                       resolution=resolution.iloc[0] if len(resolution) else np.nan,
+                       deciding_distance=located.deciding_distance[located.window_text == middle.text].iloc[0],
+                       range_text=middle.text if low == high else f"{low.text}–{high.text}",
+                       interval_text=f"[{interval[0].text}, {interval[1].text}]" if interval else "")
+        row["claim"] = claim(row)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+
+
+def budget_text(seeds: pd.DataFrame, batch_size: int) -> str:
+    """'500–2000 steps x 32 (16k–64k sequences)': what each seed trained on, up to the rung that decided it."""
+    low, high = int(seeds.steps.min()), int(seeds.steps.max())
+    steps = f"{low}" if low == high else f"{low}–{high}"
+    sequences = f"{low * batch_size / 1000:g}k" if low == high else \
+        f"{low * batch_size / 1000:g}k–{high * batch_size / 1000:g}k"
+    return f"{steps} steps x {batch_size} ({sequences} sequences)"
+
+
+def why(decided: str, runs: pd.DataFrame, checks) -> str:
+    """The one line behind a cell's verdict."""
+    if decided == "offset_shortcut":
+        first = min((c for c in checks if c.flagged), key=lambda c: c.distance)
+        return (f"held-out d={first.distance}: {first.accuracy:.2f} against {first.expected:.2f} from trained "
+                f"{first.below} and {first.above}")
+    if decided == "budget_bound":
+        moving = runs[~runs.verdict.isin(verdict.RUN_FINAL) | (runs.verdict == "budget_bound")]
+        paused = moving[moving.verdict == "climbing"]
+        if len(paused):
+            return f"{len(paused)} run(s) paused on the ladder at step {int(paused.steps.max())}"
+        return f"still moving at the top rung ({int(moving.steps.max())} steps): {moving.why.iloc[0]}"
+    if decided == "not_learned":
+        return f"at chance everywhere at the last two rungs ({int(runs.steps.max())} steps)"
+    return "; ".join(sorted(set(runs.why)))
+
+
+def claim(row: dict) -> str:
+    """What may be said of a cell: a number only where its verdict allows one, with its budget."""
+    budget = row["budget_text"]
+    if row["verdict"] in ("measured", "at_least"):
+        resolution = row.get("resolution")
+        step = f", to {int(resolution)} step{'s' * (resolution != 1)}" if resolution == resolution and \
+            resolution is not None and row["censored"] == "none" else ""
+        spread = f" (seeds {row['range_text']})" if row["n_seeds"] > 1 else ""
+        return f"{row['window_text']}{spread}{step}; {budget}"
+    name = {"budget_bound": "budget-bound", "not_learned": "not learned", "offset_shortcut": "offset shortcut"}
+    return f"{name[row['verdict']]} ({row['why']}); {budget}"
+
+
+def of_cell(frame: pd.DataFrame, key: tuple) -> pd.Series:
+    """Rows of ``frame`` whose KEYS equal ``key``: the one cell mask."""
+    mask = pd.Series(True, index=frame.index)
+    for column, value in zip(KEYS, key):
+        mask &= frame[column] == value
+    return mask

@@ -91,7 +91,7 @@ def built(name: str, seq_len: int, batch_size: int):
     schedule long enough to stay at full lr."""
     base, config = model_config(name)
     overrides = [f"model={base}", "task=nback", "task.distances=1", f"task.seq_len={seq_len}",
-                 f"train.batch_size={batch_size}", "train.steps=1000000000", "train.warmup_steps=0", "seed=0"]
+                 f"train.batch_size={batch_size}", "train.rungs=[1000000000]", "train.warmup_steps=0", "seed=0"]
     overrides += ["model.path=explicit"] if config.get("path") == "explicit" else []
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         return build(compose(config_name="config", overrides=overrides))

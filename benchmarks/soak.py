@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks.results_file import update_section
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["model=gru,lstm", "train=quick", "train.steps=3", "train.eval_every=3", "train.log_every=3",
+TINY = ["model=gru,lstm", "train=quick", "train.rungs=[3]", "train.eval_every=3", "train.log_every=3",
         "train.eval_sequences=4", "task.seq_len=12", "task.distances=2", "train.save_model=false"]
 
 

@@ -101,7 +101,7 @@ def harness_vs_bare(models, length, batch, steps, repeats, device) -> list[dict]
     rows = []
     for model_name in models:
         overrides = [f"model={model_name}", f"task.seq_len={length}", "task.distances=4",
-                     f"train.batch_size={batch}", "train.steps=1000000"]
+                     f"train.batch_size={batch}", "train.rungs=[1000000]"]
         task, model, settings, plan = build(overrides, device)
         harness_step = train.TrainingStep(task, model, settings, plan, seed=0, device=device)
         _, bare_model, _, _ = build(overrides, device)
@@ -122,7 +122,7 @@ def attention_paths(lengths, batch, steps, repeats, device) -> list[dict]:
         contenders = {}
         for path in ("fused", "explicit"):
             overrides = [f"model.path={path}", f"task.seq_len={length}", "task.distances=4",
-                         f"train.batch_size={batch}", "train.steps=1000000"]
+                         f"train.batch_size={batch}", "train.rungs=[1000000]"]
             task, model, settings, plan = build(overrides, device)
             contenders[path] = train.TrainingStep(task, model, settings, plan, seed=0, device=device)
         seconds = interleaved(contenders, steps, repeats, warmup=2, device=device)
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
                                        1 if small else 5, setting["repeats"], device)
     if not args.skip_sweeps:
         print("sweep throughput", flush=True)
-        tiny = ["train=quick", "train.steps=2", "train.eval_every=2", "train.eval_sequences=4", "task.seq_len=8"]
+        tiny = ["train=quick", "train.rungs=[2]", "train.eval_every=2", "train.eval_sequences=4", "task.seq_len=8"]
         eight = ["model=attention,gru,lstm,rnn", "task.distances=4,16", "train=quick", "train.target_accuracy=1.0"]
         results["sweep"] = sweep_throughput(["model=attention,gru", "task.distances=2", *tiny] if small else eight,
                                             1 if small else 2)

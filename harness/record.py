@@ -284,16 +284,23 @@ def normalised_source(path: Path) -> str:
 
 def source_files(*classes) -> list[str]:
     """Repository files that decide a run's result: the modules of the task's and the model's classes and of
-    every class they inherit from, and the training loop."""
-    files = set(LOOP_MODULES)
-    for component in classes:
-        for klass in component.__mro__:
-            module = sys.modules.get(klass.__module__)
-            if module is None or not getattr(module, "__file__", None):
-                continue
-            path = Path(inspect.getfile(module)).resolve()
-            if path.is_relative_to(REPO_ROOT) and path.relative_to(REPO_ROOT).parts[0] in PROJECT_PACKAGES:
-                files.add(str(path.relative_to(REPO_ROOT)))
+    every class they inherit from, every project module those import (a shared helper such as tasks/instances.py
+    or a position table in models/attention.py changes results too), and the training loop."""
+    files, pending = set(LOOP_MODULES), [klass.__module__ for component in classes for klass in component.__mro__]
+    seen = set()
+    while pending:
+        name = pending.pop()
+        module = sys.modules.get(name)
+        if name in seen or module is None or not getattr(module, "__file__", None):
+            continue
+        seen.add(name)
+        path = Path(inspect.getfile(module)).resolve()
+        if not (path.is_relative_to(REPO_ROOT) and path.relative_to(REPO_ROOT).parts[0] in PROJECT_PACKAGES):
+            continue
+        files.add(str(path.relative_to(REPO_ROOT)))
+        pending += [getattr(value, "__module__", None) or getattr(value, "__name__", "")
+                    for value in vars(module).values() if inspect.ismodule(value) or inspect.isclass(value)
+                    or inspect.isfunction(value)]
     return sorted(files)
 
 

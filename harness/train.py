@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from harness import record as records
-from harness import runtime
+from harness import runtime, verdict
 from harness.config import TrainConfig
-from harness import verdict
 from harness.record import DistanceScore, HistoryPoint, MetricsLog, RungResult
 from tasks.base import IGNORE, data_generator
 

@@ -141,6 +141,13 @@ class RunDecision:
     change: float | None  # accuracy change over the octave past the window, since the previous rung
     change_error: float | None  # its standard error
     why: str  # one line
+    moved: int = 0  # measured distances the window moved since the previous rung (up: positive)
+
+    @property
+    def still_growing(self) -> bool:
+        """Growth shown, not only a plateau missed: the window moved up by more than one step, or the accuracy
+        past it rose by more than its 95% interval."""
+        return self.moved > 1 or (self.change is not None and self.change - INTERVAL_Z * self.change_error > 0)
 
 
 def decide_run(rungs: Sequence[Sequence[Point]], chance: float, top: bool, at_target: bool = False,
@@ -166,13 +173,14 @@ def decide_run(rungs: Sequence[Sequence[Point]], chance: float, top: bool, at_ta
     distances = {p.distance for p in band}
     (now, n_now), (then, n_then) = pooled(band), pooled([p for p in rungs[-2] if p.distance in distances])
     change, error = now - then, math.hypot(standard_error(now, n_now), standard_error(then, n_then))
-    moved = abs(window.index - before.index)
-    if moved <= 1 and abs(change) + INTERVAL_Z * error < TOLERANCE:
+    moved = window.index - before.index
+    if abs(moved) <= 1 and abs(change) + INTERVAL_Z * error < TOLERANCE:
         return RunDecision("measured", window, change, error,
-                           f"window moved {moved} step(s); octave past it changed {change:+.3f} ± {error:.3f}")
-    why = (f"window moved {moved} steps" if moved > 1 else
+                           f"window moved {moved:+d} step(s); octave past it changed {change:+.3f} ± {error:.3f}",
+                           moved)
+    why = (f"window moved {moved:+d} steps" if abs(moved) > 1 else
            f"octave past the window changed {change:+.3f} ± {error:.3f}")
-    return RunDecision("budget_bound" if top else "climbing", window, change, error, why)
+    return RunDecision("budget_bound" if top else "climbing", window, change, error, why, moved)
 
 
 # ---------------------------------------------------------------------------------------------- 5. a cell
@@ -229,6 +237,8 @@ def decide_cell(run_verdicts: Sequence[str], windows: Sequence[Window], shortcut
         return "budget_bound"
     if run_verdicts and all(v == "not_learned" for v in run_verdicts):
         return "not_learned"
+    if not windows:  # no run scored its test sets yet
+        return "budget_bound"
     return "at_least" if median_window(windows)[0].censored == "above" else "measured"
 
 

@@ -9,6 +9,11 @@ Two paths compute the same function:
 
 ``window=w`` lets each query see only itself and the w - 1 keys before it:
 sliding-window attention, a control whose context window is known exactly.
+
+Positions: ``rope`` rotates q and k, ``alibi`` adds a per-head linear penalty on distance to the scores,
+``sinusoidal`` and ``learned`` add codes to the embeddings, ``none`` leaves order to the causal mask alone.
+Only ``learned`` has a length limit (its table holds max_len rows, the training length); the others take any
+length, so a model trained at one length can be evaluated at another.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.base import ModelConfigError, require_dropout, require_positive
+from models.base import LengthError, ModelConfigError, require_dropout, require_positive
 
-POSITIONAL = ("sinusoidal", "learned", "rope", "none")
+POSITIONAL = ("sinusoidal", "learned", "rope", "alibi", "none")
 PATHS = ("fused", "explicit")
 
 
@@ -49,8 +54,9 @@ class Rotary(nn.Module):
     def tables(self, length: int, device: torch.device, dtype: torch.dtype):
         key = (length, device, dtype)
         if key not in self._cache:  # built once per length, not per step
-            angles = torch.outer(torch.arange(length, device=device).float(), self.inv_freq.to(device))  # (L, hd/2)
-            self._cache[key] = (angles.cos().to(dtype), angles.sin().to(dtype))
+            with torch.inference_mode(False):  # made during evaluation, still usable in training
+                angles = torch.outer(torch.arange(length, device=device).float(), self.inv_freq.to(device))  # (L, hd/2)
+                self._cache[key] = (angles.cos().to(dtype), angles.sin().to(dtype))
         return self._cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, L, hd)
@@ -59,11 +65,24 @@ class Rotary(nn.Module):
         return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
 
 
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """ALiBi's per-head slopes (Press, Smith & Lewis 2022, "Train Short, Test Long", §3): the geometric sequence
+    2^(-8/n), 2^(-16/n), ... for n heads a power of two; otherwise those of the next lower power of two, then
+    every other slope of the next higher one."""
+    def geometric(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * (h + 1) / n) for h in range(n)]
+
+    lower = 2 ** math.floor(math.log2(n_heads))
+    slopes = geometric(lower) + geometric(2 * lower)[0::2][:n_heads - lower]
+    return torch.tensor(slopes)
+
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, window: int | None, rope: bool, path: str):
+    def __init__(self, d_model: int, n_heads: int, window: int | None, rope: bool, path: str, alibi: bool = False):
         super().__init__()
         self.n_heads, self.head_dim = n_heads, d_model // n_heads
         self.window, self.path = window, path
+        self.register_buffer("slopes", alibi_slopes(n_heads) if alibi else None, persistent=False)
         self.w_qkv = nn.Linear(d_model, 3 * d_model)  # W_Q, W_K, W_V side by side
         self.w_out = nn.Linear(d_model, d_model)  # mixes the heads back together
         self.rotary = Rotary(self.head_dim) if rope else None
@@ -73,12 +92,24 @@ class CausalSelfAttention(nn.Module):
         """(L, L) bool, True where query i may look at key j: j <= i, and i - j < window if windowed."""
         key = (length, device)
         if key not in self._mask_cache:  # built once per length, not per step
-            i = torch.arange(length, device=device)[:, None]
-            j = torch.arange(length, device=device)[None, :]
-            mask = j <= i
-            if self.window is not None:
-                mask &= (i - j) < self.window
-            self._mask_cache[key] = mask
+            with torch.inference_mode(False):  # made during evaluation, still usable in training
+                i = torch.arange(length, device=device)[:, None]
+                j = torch.arange(length, device=device)[None, :]
+                mask = j <= i
+                if self.window is not None:
+                    mask &= (i - j) < self.window
+                self._mask_cache[key] = mask
+        return self._mask_cache[key]
+
+    def bias(self, length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """(H, L, L) additive scores: -slope_h * (i - j) where query i may see key j, -inf elsewhere (ALiBi)."""
+        key = (length, device, dtype, "alibi")
+        if key not in self._mask_cache:
+            with torch.inference_mode(False):
+                i = torch.arange(length, device=device)[:, None]
+                j = torch.arange(length, device=device)[None, :]
+                penalty = -self.slopes.to(device)[:, None, None] * (i - j).clamp(min=0)
+                self._mask_cache[key] = penalty.masked_fill(~self.allowed(length, device), float("-inf")).to(dtype)
         return self._mask_cache[key]
 
     def forward(self, x: torch.Tensor, return_weights: bool = False):
@@ -90,7 +121,10 @@ class CausalSelfAttention(nn.Module):
             q, k = self.rotary(q), self.rotary(k)
 
         if self.path == "fused" and not return_weights:
-            mask = None if self.window is None else self.allowed(L, x.device)
+            if self.slopes is not None:
+                mask = self.bias(L, x.device, q.dtype)
+            else:
+                mask = None if self.window is None else self.allowed(L, x.device)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
             weights = None
         else:
@@ -98,7 +132,10 @@ class CausalSelfAttention(nn.Module):
             scores = q @ k.transpose(-2, -1)  # (B, H, L, L)
             # 3) divide by √d_k, so the softmax does not saturate and its gradients do not vanish
             scores = scores / math.sqrt(self.head_dim)
-            scores = scores.masked_fill(~self.allowed(L, x.device), float("-inf"))  # causal (and window) mask
+            if self.slopes is not None:  # ALiBi: a linear penalty on distance, and the causal mask, in one bias
+                scores = scores + self.bias(L, x.device, scores.dtype)
+            else:
+                scores = scores.masked_fill(~self.allowed(L, x.device), float("-inf"))  # causal (and window) mask
             # 4) softmax over the keys
             weights = scores.softmax(dim=-1)  # (B, H, L, L), each row sums to 1
             # 5) weight each value vector by its softmax score, and 6) sum them: one matmul does both
@@ -108,13 +145,28 @@ class CausalSelfAttention(nn.Module):
         return self.w_out(out), weights
 
 
+def add_positions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x (B, L, D) plus the model's learned or sinusoidal position codes; a learned table past its length is a
+    LengthError, the one length a model cannot take."""
+    L = x.shape[1]
+    if model.positional == "learned":
+        if L > model.max_len:
+            raise LengthError(f"sequence length {L} exceeds the {model.max_len} positions this model learned "
+                              "(model.positional=learned has one embedding per training position)")
+        return x + model.position_embed(torch.arange(L, device=x.device))
+    if model.positional == "sinusoidal":
+        table = model.position_table
+        return x + (table[:L] if L <= len(table) else sinusoidal_table(L, x.shape[-1]).to(x.device, x.dtype))
+    return x
+
+
 class Block(nn.Module):
     """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
 
-    def __init__(self, d_model, n_heads, mlp_ratio, window, rope, path, dropout):
+    def __init__(self, d_model, n_heads, mlp_ratio, window, rope, path, dropout, alibi=False):
         super().__init__()
         self.norm_attention = nn.LayerNorm(d_model)
-        self.attention = CausalSelfAttention(d_model, n_heads, window, rope, path)
+        self.attention = CausalSelfAttention(d_model, n_heads, window, rope, path, alibi)
         self.norm_mlp = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
                                  nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
@@ -160,10 +212,10 @@ class AttentionModel(nn.Module):
         self.embed = nn.Embedding(vocab_size, d_model)
         if positional == "learned":
             self.position_embed = nn.Embedding(max_len, d_model)
-        if positional == "sinusoidal":
+        if positional == "sinusoidal":  # made for the training length; longer inputs compute their own
             self.register_buffer("position_table", sinusoidal_table(max_len, d_model), persistent=False)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, mlp_ratio, window, positional == "rope", path, dropout)
-                                    for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, mlp_ratio, window, positional == "rope", path, dropout,
+                                          positional == "alibi") for _ in range(n_layers))
         self.norm_final = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
         self.apply(self._init_weights)
@@ -178,14 +230,7 @@ class AttentionModel(nn.Module):
     def forward(self, tokens: torch.Tensor, return_attention: bool = False):
         """tokens (B, L) -> logits (B, L, C); with ``return_attention``, also each layer's (B, H, L, L) weights
         from the explicit path."""
-        L = tokens.shape[1]
-        if L > self.max_len:
-            raise ValueError(f"sequence length {L} exceeds max_len={self.max_len} of this model")
-        x = self.embed(tokens)  # (B, L, D)
-        if self.positional == "learned":
-            x = x + self.position_embed(torch.arange(L, device=tokens.device))
-        elif self.positional == "sinusoidal":
-            x = x + self.position_table[:L]
+        x = add_positions(self, self.embed(tokens))  # (B, L, D)
         attention_maps = []
         for block in self.blocks:
             x, weights = block(x, return_attention)

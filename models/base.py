@@ -40,6 +40,11 @@ Nothing else is asked of a model. Its FLOPs are counted from its forward pass by
 from __future__ import annotations
 
 
+class LengthError(ValueError):
+    """An input longer than the model can take at all (learned positions past their table): the harness records
+    it as ``cannot``, never as a crash or a zero."""
+
+
 class ModelConfigError(ValueError):
     """A model setting that cannot work; the message names the setting, its value and what is allowed."""
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.attention import sinusoidal_table
+from models.attention import add_positions, sinusoidal_table
 from models.base import ModelConfigError, require_dropout, require_positive
 
 CHUNK = 32  # steps per chunk: the intra-chunk (T, T) products are small matmuls, the chunk count stays low
@@ -107,21 +107,14 @@ class LinearAttentionModel(nn.Module):
         self.embed = nn.Embedding(vocab_size, d_model)
         if positional == "learned":
             self.position_embed = nn.Embedding(max_len, d_model)
-        if positional == "sinusoidal":
+        if positional == "sinusoidal":  # made for the training length; longer inputs compute their own
             self.register_buffer("position_table", sinusoidal_table(max_len, d_model), persistent=False)
         self.blocks = nn.Sequential(*(Block(d_model, n_heads, mlp_ratio, dropout) for _ in range(n_layers)))
         self.norm_final = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        L = tokens.shape[1]
-        if L > self.max_len and self.positional != "none":
-            raise ValueError(f"sequence length {L} exceeds max_len={self.max_len} of this model")
-        x = self.embed(tokens)  # (B, L, D)
-        if self.positional == "learned":
-            x = x + self.position_embed(torch.arange(L, device=tokens.device))
-        elif self.positional == "sinusoidal":
-            x = x + self.position_table[:L]
+        x = add_positions(self, self.embed(tokens))  # (B, L, D)
         return self.head(self.norm_final(self.blocks(x)))  # (B, L, C)
 
     def state_size(self, seq_len: int) -> int:

@@ -15,6 +15,7 @@ import torch.nn as nn
 from models.base import ModelConfigError, require_dropout, require_positive
 
 KINDS = ("RNN", "GRU", "LSTM")
+GATE_INITS = ("default", "forget_bias", "chrono")
 
 
 class RecurrentModel(nn.Module):
@@ -24,10 +25,13 @@ class RecurrentModel(nn.Module):
     state_grows_with_length = False  # h (and c): fixed by hidden_size
 
     def __init__(self, vocab_size: int, num_classes: int, max_len: int, kind: str = "GRU",
-                 hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0):
+                 hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.0, gate_init: str = "default"):
         super().__init__()
         if kind not in KINDS:
             raise ModelConfigError(f"model.kind={kind!r}: allowed are {', '.join(KINDS)}")
+        if gate_init not in GATE_INITS or (gate_init != "default" and kind == "RNN"):
+            allowed = "default" if kind == "RNN" else ", ".join(GATE_INITS)
+            raise ModelConfigError(f"model.gate_init={gate_init!r}: allowed for model.kind={kind} are {allowed}")
         for key, value in [("model.hidden_size", hidden_size), ("model.num_layers", num_layers),
                            ("vocab_size", vocab_size), ("num_classes", num_classes), ("max_len", max_len)]:
             require_positive(key, value)
@@ -38,6 +42,27 @@ class RecurrentModel(nn.Module):
         self.rnn = getattr(nn, kind)(hidden_size, hidden_size, num_layers, batch_first=True,
                                      dropout=dropout if num_layers > 1 else 0.0, **extra)
         self.head = nn.Linear(hidden_size, num_classes)
+        if gate_init != "default":
+            self.init_gates(gate_init, max_len)
+
+    @torch.no_grad()
+    def init_gates(self, how: str, horizon: int) -> None:
+        """Bias the gates that keep the state towards keeping it. ``forget_bias``: the LSTM's forget gate (the
+        GRU's update gate, its counterpart) starts at bias 1 (Jozefowicz, Zaremba & Sutskever 2015). ``chrono``:
+        that bias is log(u), u ~ U[1, horizon - 1], and the LSTM's input gate gets -log(u), so the state's time
+        constants spread over the sequence (Tallec & Ollivier 2018, "Can recurrent neural networks warp
+        time?"); horizon is max_len, the longest the model is trained on."""
+        H = self.hidden_size
+        keep = slice(H, 2 * H)  # the LSTM's forget gate (i, f, g, o) and the GRU's update gate (r, z, n)
+        for layer in range(self.num_layers):
+            bias_ih, bias_hh = getattr(self.rnn, f"bias_ih_l{layer}"), getattr(self.rnn, f"bias_hh_l{layer}")
+            if how == "forget_bias":
+                bias_ih[keep], bias_hh[keep] = 1.0, 0.0
+                continue
+            timescale = torch.log(torch.empty(H).uniform_(1.0, max(2.0, horizon - 1.0)))
+            bias_ih[keep], bias_hh[keep] = timescale, 0.0
+            if self.kind == "LSTM":
+                bias_ih[:H], bias_hh[:H] = -timescale, 0.0
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         states, _ = self.rnn(self.embed(tokens))  # (B, L, H): state after reading tokens 0..t

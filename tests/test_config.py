@@ -5,6 +5,7 @@ the config hash, and the distance plan of each protocol."""
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
@@ -34,7 +35,8 @@ BAD_INPUTS = [
     (["model.d_model=0"], "model.d_model=0", "positive integer"),
     (["model.n_heads=3"], "model.n_heads=3", "must divide model.d_model=64"),
     (["model.window=0"], "model.window=0", "positive integer"),
-    (["model.positional=alibi"], "model.positional='alibi'", "allowed are sinusoidal"),
+    (["model.positional=xpos"], "model.positional='xpos'", "allowed are sinusoidal"),
+    (["model=lstm", "model.gate_init=orthogonal"], "model.gate_init='orthogonal'", "allowed for model.kind=LSTM"),
     (["model.path=flash"], "model.path='flash'", "allowed are fused"),
     (["model.dropout=1.5"], "model.dropout=1.5", "[0, 1)"),
     (["model=gru", "model.kind=TRANSFORMER"], "model.kind='TRANSFORMER'", "allowed are RNN, GRU, LSTM"),
@@ -45,10 +47,13 @@ BAD_INPUTS = [
     (["train.eval_every=0"], "train.eval_every=0", "must be > 0"),
     (["train.target_accuracy=1.5"], "train.target_accuracy=1.5", "(0, 1]"),
     (["train.protocol=sometimes"], "train.protocol='sometimes'", "allowed are per_distance, mixed"),
-    (["train.stop_when=settled", "train.steps=null"], "train.steps=None", "a cap on steps is required"),
-    (["train.stop_when=sometimes"], "train.stop_when='sometimes'", "allowed are target, settled"),
+    (["train.rungs=[1000,500]"], "train.rungs=[1000, 500]", "each rung must be above the one before"),
+    (["train.rungs=[]"], "train.rungs=[]", "non-empty list of positive step counts"),
+    (["train.rungs=[0,10]"], "train.rungs=[0, 10]", "non-empty list of positive step counts"),
+    (["train.climb_to=300"], "train.climb_to=300", "must be null (the top) or one of train.rungs"),
+    (["train.schedule=sometimes"], "train.schedule='sometimes'", "allowed are constant, cosine"),
     (["train.heldout=maybe"], "train.heldout='maybe'", "allowed are auto, none"),
-    (["train.val_sequences=-1"], "train.val_sequences=-1", "must be >= 0"),
+    (["train.val_sequences=0"], "train.val_sequences=0", "the test sets decide nothing"),
     (["logger=mlflow"], "logger='mlflow'", "allowed are none, tensorboard, wandb"),
     (["train.protocol=mixed"], "task.distances=[8]", "at least two distances"),
     (["task.distances=[2,4]"], "task.distances=[2, 4]", "protocol=mixed"),
@@ -92,7 +97,7 @@ def test_a_fresh_interpreter_refuses_within_five_seconds(tmp_path, overrides):
 
 def test_the_driver_lets_a_good_config_through(tmp_path):
     """Guard against a vacuous table: the same driver runs a valid tiny config to a finished result."""
-    good = json.dumps(["train=quick", "train.steps=2", "train.eval_every=2", "train.eval_sequences=4",
+    good = json.dumps(["train=quick", "train.rungs=[2]", "train.eval_every=2", "train.eval_sequences=4",
                        "task.seq_len=8", "task.distances=2"])
     driver = run_script(["tests/helpers/cli_cases.py", str(tmp_path), good])
     [outcome] = [json.loads(line) for line in driver.stdout.splitlines() if line.startswith("{")]
@@ -111,6 +116,16 @@ def test_config_hash_ignores_where_and_how_a_run_executes():
     assert base != config_hash(compose_config(["seed=1"]))
     assert base != config_hash(compose_config(["model.d_model=32"]))
     assert base != config_hash(compose_config(["train.lr=0.003"]))
+
+
+def test_the_ladder_is_outside_the_hash_unless_the_schedule_reads_it():
+    """A run that climbs further continues the same run: under a constant rate neither the rungs nor the pause
+    change what it computes. A cosine schedule decays to its top rung, so there the top is part of the hash."""
+    base = config_hash(compose_config([]))
+    assert base == config_hash(compose_config(["train.rungs=[500,1000,2000,4000,8000]", "train.climb_to=1000"]))
+    cosine = config_hash(compose_config(["train.schedule=cosine"]))
+    assert cosine != base
+    assert cosine != config_hash(compose_config(["train.schedule=cosine", "train.rungs=[500,1000]"]))
 
 
 # ------------------------------------------------------------------------------------------------ building
@@ -155,8 +170,10 @@ def test_the_dense_plan_trains_every_producible_integer_log_uniformly_except_the
     dense = plan_of("task=recall", "train.protocol=dense", "task.distances=[8,16,32]", "task.seq_len=40")
     assert dense.heldout == [11, 23]
     assert dense.train == [d for d in range(8, 33) if d not in (11, 23)]
-    assert dense.weights == pytest.approx([1 / d for d in dense.train])
+    gaps = [math.log(b / a) for a, b in zip(dense.train, dense.train[1:])]
+    assert dense.weights == pytest.approx([gaps[0], *gaps])  # about 1/d: equal mass per octave
     assert dense.evaluated == [8, 11, 16, 23, 32]
+    assert dense.fine == list(range(8, 33))  # every producible distance: the curve windows are located on
     assert plan_of("task=recall", "train.protocol=dense", "task.distances=[8,16]", "train.heldout=none",
                    "task.seq_len=40").heldout == []
 
@@ -164,3 +181,13 @@ def test_the_dense_plan_trains_every_producible_integer_log_uniformly_except_the
 def test_a_task_whose_tokens_name_the_distance_holds_nothing_out():
     """n-back tags every token with its lag: an untrained lag is an untrained token, so nothing is held out."""
     assert plan_of("train.protocol=mixed", "task.distances=[8,32]").heldout == []
+
+
+def test_dense_n_back_weighs_every_log_spaced_lag_alike():
+    """Weights of 1/d over lags that are already log-spaced starved the longest lag (128 drew 16x fewer
+    sequences than 8): dense weights are equal mass per octave, so log-spaced lags get equal shares, and the
+    fine curve is the lags the task can make."""
+    plan = plan_of("train.protocol=dense", "task.distances=[8,16,32,64,128]", "task.seq_len=136")
+    assert plan.train == [8, 16, 32, 64, 128]
+    assert plan.weights == pytest.approx([math.log(2)] * 5)
+    assert plan.fine == [8, 16, 32, 64, 128]

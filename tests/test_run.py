@@ -29,15 +29,16 @@ def test_progress_line_names_model_task_distances_seed_and_outcome(outputs, tmp_
     record, _ = read(next(outputs.rglob("result.json")))
     (tmp_path / ".progress.json").write_text(json.dumps({"total": 5, "done": 1}))
     line = run.progress_line(record, tmp_path)
-    assert line.startswith("[2/5] model=attention task=nback d=3 seed=0 lr=0.001 acc=")
-    assert "(cap at step 4)" in line
+    assert line.startswith(f"[2/5] model=attention task=nback d=3 seed=0 lr=0.001 {record.verdict} at step 4 (top), "
+                           "window ")
     assert run.progress_line(record, tmp_path / "elsewhere").startswith("[?] "), "no counter, no count"
 
 
 RECORD_KEYS = {"schema_version", "status", "model", "task", "seed", "protocol", "train_distances", "eval_distances",
                "chance_accuracy", "params", "steps", "max_steps", "accuracy_by_distance", "history", "wall_time_s",
                "tokens_per_s", "device", "torch_threads", "torch_version", "python_version", "config",
-               "config_hash", "run_dir", "git_commit", "git_dirty", "source_hash", "stop_reason", "state_size"}
+               "config_hash", "run_dir", "git_commit", "git_dirty", "source_hash", "stop_reason", "state_size",
+               "state_grows_with_length", "rungs", "verdict", "rung_results", "fine_distances", "schedule"}
 
 
 @pytest.mark.parametrize("model", MODEL_CONFIGS)
@@ -51,7 +52,8 @@ def test_tiny_run_writes_a_valid_result(model, outputs):
     assert [row.trained for row in record.accuracy_by_distance] == [True, False]
     assert all(0.0 <= row.accuracy <= 1.0 and row.n > 0 for row in record.accuracy_by_distance)
     assert all(row.val_n > 0 and row.val_accuracy is not None for row in record.accuracy_by_distance)
-    assert record.params > 0 and record.torch_threads == 1 and record.steps == 4 and record.stop_reason == "cap"
+    assert record.params > 0 and record.torch_threads == 1 and record.steps == 4 and record.stop_reason == "top"
+    assert record.verdict in ("budget_bound", "not_learned") and [r.step for r in record.rung_results] == [2, 4]
     assert record.config["model"]["_target_"].startswith("models.")
     assert (outputs / "run" / "model.pt").exists()
     assert not list((outputs / "run").glob(".*.tmp")), "temporary files must not be left behind"

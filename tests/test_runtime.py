@@ -20,10 +20,11 @@ from support import REPO, compose_config, run_script
 
 from harness import record as records
 from harness import runtime
+from harness.verdict import SOLVED
 from run import execute
 
 # Long enough to be killed in the middle (a few seconds on one thread), small enough to stay cheap.
-RESUMABLE = ["train=quick", "train.steps=400", "train.eval_every=50", "train.log_every=25", "train.eval_sequences=16",
+RESUMABLE = ["train=quick", "train.rungs=[400]", "train.eval_every=50", "train.log_every=25", "train.eval_sequences=16",
              "train.val_sequences=16", "train.checkpoint_every=20", "train.target_accuracy=1.0", "task.seq_len=16",
              "task.distances=3", "model=gru", "model.hidden_size=32", "threads=1"]
 
@@ -63,14 +64,15 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_exactly_as_an_uninter
     assert a.history == b.history and a.steps == b.steps and a.stop_reason == b.stop_reason
     tokens = b.steps * b.batch_size * b.seq_len  # throughput spans the resume, like train_time_s
     assert b.tokens_per_s == pytest.approx(tokens / b.train_time_s)
-    assert not list((tmp_path / "killed").rglob(runtime.CHECKPOINT_FILE)), "deleted once result.json exists"
+    kept = bool(list((tmp_path / "killed").rglob(runtime.CHECKPOINT_FILE)))
+    assert kept is (b.verdict not in SOLVED), "deleted once the run is solved; kept where a higher rung could go on"
     lines = records.read_metrics(next((tmp_path / "killed").rglob(records.METRICS_FILE)))
-    steps = [line["step"] for line in lines]
+    steps = [line["step"] for line in lines if "loss" in line]  # (rung lines share their evaluation's step)
     assert steps == sorted(set(steps)), "the resumed run's metrics continue the killed run's without repeats"
 
 
 def test_a_checkpoint_of_other_code_or_config_is_refused_and_the_run_starts_over(tmp_path, caplog):
-    overrides = [o for o in RESUMABLE if not o.startswith("train.steps")] + ["train.steps=40", "train.eval_every=20",
+    overrides = [o for o in RESUMABLE if not o.startswith("train.rungs")] + ["train.rungs=[40]", "train.eval_every=20",
                                                                              f"out_root={tmp_path}"]
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -86,18 +88,19 @@ def test_a_checkpoint_of_other_code_or_config_is_refused_and_the_run_starts_over
 
 
 def test_keep_checkpoint_keeps_it(tmp_path):
-    overrides = ["train.steps=40", "train.checkpoint_every=10", "train.keep_checkpoint=true", "task.seq_len=12",
+    overrides = ["train.rungs=[40]", "train.checkpoint_every=10", "train.keep_checkpoint=true", "task.seq_len=12",
                  "task.distances=2", "train.eval_sequences=8", "threads=1", f"out_root={tmp_path}"]
-    execute(compose_config(overrides), tmp_path / "run", "attention", "nback", multirun=True)
+    record = execute(compose_config(overrides), tmp_path / "run", "attention", "nback", multirun=True).record
     state = torch.load(tmp_path / "run" / runtime.CHECKPOINT_FILE, weights_only=True)
-    assert state["step"] == 30 and {"model", "training_step", "rng", "history"} <= set(state)
+    last = 30 if record.verdict in SOLVED else 40  # an unsolved run also saves where it stopped, to climb on
+    assert state["step"] == last and {"model", "training_step", "rng", "history", "rungs"} <= set(state)
 
 
 # ------------------------------------------------------------------------------------------------ locks
 
 
 def test_a_fresh_lock_makes_a_second_run_skip_and_a_stale_one_is_taken_over(tmp_path):
-    overrides = ["train=quick", "train.steps=4", "train.eval_every=2", "task.seq_len=12", "task.distances=2",
+    overrides = ["train=quick", "train.rungs=[4]", "train.eval_every=2", "task.seq_len=12", "task.distances=2",
                  "threads=1", f"out_root={tmp_path}"]
     run_dir = tmp_path / "run"
     held = runtime.RunLock(run_dir)
@@ -127,7 +130,7 @@ def test_a_lock_from_another_host_is_stale_only_once_its_heartbeat_is_old(tmp_pa
 def test_two_sweeps_on_one_directory_never_train_a_run_twice(outputs):
     """A second sweep started while the first runs skips the run the first holds, says so in its first line, and
     each run is trained once."""
-    args = ["run.py", "-m", *RESUMABLE, "train.steps=300", "seed=0,1,2", f"out_root={outputs}", "name=two"]
+    args = ["run.py", "-m", *RESUMABLE, "train.rungs=[300]", "seed=0,1,2", f"out_root={outputs}", "name=two"]
     first = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
@@ -162,7 +165,7 @@ def submitted_jobs() -> list[int]:
 def test_a_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(outputs):
     """The timeout/preemption signal (SIGUSR2) reaches a run under hydra/launcher=local_submitit: it saves a
     checkpoint, submitit requeues the job, and the new attempt resumes and finishes as an uninterrupted run."""
-    args = ["run.py", "-m", *RESUMABLE, "train.steps=600", "hydra/launcher=local_submitit", f"out_root={outputs}",
+    args = ["run.py", "-m", *RESUMABLE, "train.rungs=[600]", "hydra/launcher=local_submitit", f"out_root={outputs}",
             "name=pre"]
     sweep = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -175,7 +178,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(ou
     assert sweep.returncode == 0, output[-3000:]
     record = the_record(outputs / "pre")
     assert record.status == "finished" and record.resumed_from, output[-3000:]
-    whole = execute(compose_config([*RESUMABLE, "train.steps=600", f"out_root={outputs / 'whole'}"]),
+    whole = execute(compose_config([*RESUMABLE, "train.rungs=[600]", f"out_root={outputs / 'whole'}"]),
                     outputs / "whole" / "run", "gru", "nback", multirun=True).record
     assert dataclasses.astuple(whole.accuracy_by_distance[0]) == dataclasses.astuple(record.accuracy_by_distance[0])
     assert whole.history == record.history

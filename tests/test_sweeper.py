@@ -20,7 +20,7 @@ from support import REPO, TINY_TRAIN, execute_tiny, run_script
 from harness.record import read, write
 
 SIX_RUNS = ["model=attention,gru,lstm", "task.distances=2,3", "task.seq_len=12"]
-LONGER = ["train.steps=30", "train.eval_every=10"]
+LONGER = ["train.rungs=[30]", "train.eval_every=10"]
 
 
 def sweep_args(outputs: Path, name: str, *extra: str) -> list[str]:
@@ -54,7 +54,7 @@ def test_sweep_prints_progress_writes_manifest_and_resumes(outputs):
 def test_kill_and_resume(outputs):
     """SIGKILL a real sweep after about half of its runs, rerun it: every run ends with exactly one complete
     result, no temporary file is read as a result, and the runs that had finished are not retrained."""
-    command = [sys.executable, *sweep_args(outputs, "k", *SIX_RUNS, "train.steps=30", "train.eval_every=10")]
+    command = [sys.executable, *sweep_args(outputs, "k", *SIX_RUNS, "train.rungs=[30]", "train.eval_every=10")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     sweep = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
@@ -67,7 +67,7 @@ def test_kill_and_resume(outputs):
     assert 3 <= len(before) < 6, "the kill should land in the middle of the sweep"
     assert all(record["status"] == "finished" for record in results(outputs / "k").values())
 
-    rerun = run_script(sweep_args(outputs, "k", *SIX_RUNS, "train.steps=30", "train.eval_every=10"))
+    rerun = run_script(sweep_args(outputs, "k", *SIX_RUNS, "train.rungs=[30]", "train.eval_every=10"))
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(before)} already complete and skipped" in rerun.stdout
     after = results(outputs / "k")
@@ -143,13 +143,26 @@ def test_one_impossible_job_stops_the_whole_sweep_before_it_starts(outputs):
     assert not list(outputs.rglob("result.json"))
 
 
-def test_a_learning_rate_grid_without_validation_data_is_refused(outputs):
-    result = run_script(sweep_args(outputs, "lr", "task.seq_len=12", "task.distances=2", "train.lr=0.001,0.003",
-                                   "train.val_sequences=0"))
-    assert result.returncode == 2
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert "train.val_sequences=0" in last_line and "train.lr is swept over [0.001, 0.003]" in last_line
-    assert not list(outputs.rglob("result.json"))
+def test_a_learning_rate_grid_climbs_by_successive_halving(outputs):
+    """Two rates on seed 0 climb rung by rung; the one far behind (1e-9 learns nothing) stops at the first rung
+    where it is cut, only the chosen rate trains seed 1, and a rerun trains nothing more."""
+    args = sweep_args(outputs, "lr", "model=gru", "task.seq_len=12", "task.distances=2", "train.lr=1e-9,0.01",
+                      "seed=0,1", "train.rungs=[20,40,80]", "train.eval_every=10", "train.val_sequences=64",
+                      "train.warmup_steps=5")
+    first = run_script(args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "2 wait for their learning rate to be chosen" in first.stdout
+    manifest = json.loads((outputs / "lr" / "sweep.json").read_text())
+    outcomes = {(job["overrides"][-1], job["overrides"][-2]): job["outcome"] for job in manifest["jobs"]}
+    assert sorted(outcomes.values()) == ["finished", "finished", "not_chosen", "not_chosen"], outcomes
+    stored = {(r["lr"], r["seed"]): r for r in results(outputs / "lr").values()}
+    assert set(stored) == {(1e-9, 0), (0.01, 0), (0.01, 1)}, "the cut rate never trains seed 1"
+    assert stored[(1e-9, 0)]["steps"] == 20 and stored[(1e-9, 0)]["stop_reason"] == "paused"
+    assert manifest["summary"]["not_chosen"] == 2 and "2 not chosen" in first.stdout
+    again = run_script(args)
+    assert again.returncode == 0 and "2 already complete and skipped" in again.stdout
+    assert {r["finished_at"] for r in results(outputs / "lr").values()} == \
+        {r["finished_at"] for r in stored.values()}
 
 
 def test_foreign_files_in_the_results_directory_are_left_alone(outputs):
@@ -262,7 +275,7 @@ def children(pid: int) -> list[tuple[int, str]]:
 @pytest.mark.slow
 def test_a_killed_joblib_worker_costs_only_the_runs_in_flight(outputs):
     long_runs = ["model=attention,gru,lstm", "task.distances=2,3,4", "task.seq_len=12", "train=quick",
-                 "train.steps=1500", "train.eval_every=500", "train.target_accuracy=1.0", "train.eval_sequences=8"]
+                 "train.rungs=[1500]", "train.eval_every=500", "train.target_accuracy=1.0", "train.eval_sequences=8"]
     command = [sys.executable, *sweep_args(outputs, "w", *long_runs, "hydra/launcher=joblib",
                                            "hydra.launcher.n_jobs=2")]
     sweep = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"},

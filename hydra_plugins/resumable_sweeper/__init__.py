@@ -347,8 +347,9 @@ def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str
 
 def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:
     elsewhere = f"{summary['elsewhere']} running elsewhere (locked), " if summary["elsewhere"] else ""
+    not_chosen = f", {summary['not_chosen']} not chosen (their learning rate was cut)" if summary["not_chosen"] else ""
     print(f"sweep summary: {summary['total']} runs: {summary['skipped']} skipped (complete), {elsewhere}"
-          f"{summary['finished']} finished, {summary['failed']} failed", flush=True)
+          f"{summary['finished']} finished, {summary['failed']} failed{not_chosen}", flush=True)
     for job in jobs:
         if job.outcome == "failed":
             print(f"  FAILED [{' '.join(job.overrides)}] {job.run_dir}: {job.reason}", flush=True)
