@@ -37,7 +37,7 @@ RUN_COLUMNS = RUN_FIELDS + LIST_FIELDS
 HISTORY_KEYS = CELL + ["lr", "seed", "chance_accuracy", "target_accuracy", "steps", "max_steps", "stop_reason",
                        "verdict", "run_dir"]
 HISTORY_COLUMNS = HISTORY_KEYS + HISTORY_FIELDS + ["trained", "heldout"]
-RUNG_COLUMNS = HISTORY_KEYS + ["rung", "rung_verdict", "distance", "accuracy", "n", "trained", "heldout"]
+RUNG_COLUMNS = HISTORY_KEYS + ["rung", "rung_verdict", "distance", "accuracy", "n", "answers", "trained", "heldout"]
 LIVE_COLUMNS = ["run", "run_dir", "step", "quantity", "series", "distance", "value"]
 
 
@@ -179,14 +179,15 @@ def history_table(records: list[Record]) -> pd.DataFrame:
 
 def rung_table(records: list[Record]) -> pd.DataFrame:
     """One row per (finished run, rung, distance of the fine curve): the validation curve harness.verdict judged
-    at that rung, and the verdict the loop drew there."""
+    at that rung (with each position's right or wrong answer, for paired comparisons between rungs), and the
+    verdict the loop drew there."""
     rows = []
     for record in filter(lambda r: r.complete, records):
         run = {key: getattr(record, key) for key in HISTORY_KEYS}
         trained, heldout = set(record.train_distances), set(record.heldout_distances)
         rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "accuracy": a, "n": n,
-                  "trained": d in trained, "heldout": d in heldout}
-                 for rung in record.rung_results for d, a, n in rung.curve]
+                  "answers": answers[0] if answers else "", "trained": d in trained, "heldout": d in heldout}
+                 for rung in record.rung_results for d, a, n, *answers in rung.curve]
     return pd.DataFrame(rows, columns=RUNG_COLUMNS)
 
 

@@ -151,7 +151,7 @@ def window_section(report: Report) -> str:
     report.table_csv(windows, "effective_window")
     report.table_csv(report.seed_windows, "seed_windows")
     report.table_csv(report.run_verdicts, "run_verdicts")
-    report.table_csv(report.results.rungs, "rungs")
+    report.table_csv(report.results.rungs.drop(columns="answers"), "rungs")
     if windows.empty:
         return "## Effective context window\n\nNo run finished, so there is no window to measure; see [Runs](#runs)."
     lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction), ""]

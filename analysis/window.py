@@ -34,10 +34,12 @@ WINDOW_COLUMNS = KEYS + ["verdict", "claim", "window", "censored", "window_text"
                          "chance_accuracy", "threshold_fraction", "threshold", "params", "why"]
 
 
-def curve_of(points: pd.DataFrame, accuracy: str = "accuracy", n: str = "n") -> list[verdict.Point]:
-    """A verdict curve from rows with distance, accuracy and n (one row per distance), ascending."""
+def curve_of(points: pd.DataFrame) -> list[verdict.Point]:
+    """A verdict curve from rows with distance, accuracy, n and optionally answers (one row per distance)."""
     points = points.sort_values("distance")
-    return [verdict.Point(int(d), float(a), int(k)) for d, a, k in zip(points.distance, points[accuracy], points[n])]
+    answers = points.answers.fillna("") if "answers" in points else [""] * len(points)
+    return [verdict.Point(int(d), float(a), int(k), str(s)) for d, a, k, s in zip(points.distance, points.accuracy,
+                                                                                  points.n, answers)]
 
 
 def run_verdicts(rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
@@ -169,7 +171,7 @@ def claim(row: dict) -> str:
     budget = row["budget_text"]
     if row["verdict"] in ("measured", "at_least"):
         resolution = row.get("resolution")
-        step = f", to {int(resolution)} step{'s' * (resolution != 1)}" if resolution == resolution and \
+        step = f", to {int(resolution)} step{'s' * int(resolution != 1)}" if resolution == resolution and \
             resolution is not None and row["censored"] == "none" else ""
         spread = f" (seeds {row['range_text']})" if row["n_seeds"] > 1 else ""
         return f"{row['window_text']}{spread}{step}; {budget}"

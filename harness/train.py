@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -57,9 +58,12 @@ class SetScore(NamedTuple):
 
 
 @torch.inference_mode()
-def evaluate(model, sets: dict, batch_size: int, autocast) -> tuple[dict[int, SetScore], dict[int, tuple]]:
+def evaluate(model, sets: dict, batch_size: int, autocast, answers: dict | None = None
+             ) -> tuple[dict[int, SetScore], dict[int, tuple]]:
     """Per set: accuracy at its own distance and over all its scored positions; plus incidental accuracy (other
-    distances scored inside the sets, pooled by distance). Scored positions only; one host sync in all."""
+    distances scored inside the sets, pooled by distance). Scored positions only; one host sync in all. With
+    ``answers`` (a dict), also fills it with each set's right and wrong answers at its planted positions, in a
+    fixed order, packed as hex: two rungs scored on one set can then be compared position by position."""
     model.eval()
     device = next(iter(sets.values())).inputs.device
     bins = max(sets) + 1 + max(batch.inputs.shape[1] for batch in sets.values())
@@ -73,11 +77,16 @@ def evaluate(model, sets: dict, batch_size: int, autocast) -> tuple[dict[int, Se
                 hits = model(inputs).argmax(dim=-1) == targets  # (B, L)
             scored, planted = tags >= 0, tags == distance
             totals[i] += torch.stack([(hits & planted).sum(), planted.sum(), (hits & scored).sum(), scored.sum()])
+            if answers is not None:
+                answers.setdefault(distance, []).append(hits[planted])
             other = (scored & ~planted).flatten().float()
             incidental += torch.stack([torch.bincount(tags.clamp(min=0).flatten(), other * hits.flatten().float(),
                                                       minlength=bins),
                                        torch.bincount(tags.clamp(min=0).flatten(), other, minlength=bins)])
     model.train()
+    if answers is not None:
+        for distance, parts in answers.items():
+            answers[distance] = np.packbits(torch.cat(parts).cpu().numpy()).tobytes().hex()
     totals, incidental = totals.tolist(), incidental.tolist()
     scores = {d: SetScore(hit / max(n, 1), int(n), hit_all / max(n_all, 1), int(n_all))
               for d, (hit, n, hit_all, n_all) in zip(sets, totals)}
@@ -166,8 +175,8 @@ def at_target(history: list[HistoryPoint], plan, target: float) -> bool:
     return bool(latest) and all(min(p.accuracy, p.accuracy_all) >= target for p in latest)
 
 
-def as_curve(scores: dict[int, SetScore]) -> list[verdict.Point]:
-    return [verdict.Point(d, s.accuracy, s.n) for d, s in sorted(scores.items())]
+def as_curve(scores: dict[int, SetScore], answers: dict[int, str]) -> list[verdict.Point]:
+    return [verdict.Point(d, s.accuracy, s.n, answers[d]) for d, s in sorted(scores.items())]
 
 
 def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, logger=None,
@@ -195,8 +204,9 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
 
     def judge(reached: bool) -> verdict.RunDecision:
         """Score every distance of the fine curve on validation and apply the rule."""
-        scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast)
-        rungs.append(RungResult(step, [list(p) for p in as_curve(scores)], "", "", ""))
+        answers = {}
+        scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast, answers)
+        rungs.append(RungResult(step, [list(p) for p in as_curve(scores, answers)], "", "", ""))
         made = decide(rungs, task, train, at_target=reached)
         rungs[-1] = RungResult(step, rungs[-1].curve, made.verdict, made.window.text, made.why)
         log.info(f"[{label}] rung {step}: {made.verdict} (window {made.window.text}; {made.why})")
@@ -255,7 +265,7 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
     if final:  # the test sets are scored once, on the run's final model
         test_sets = held_out_sets(task, plan.fine, train.eval_sequences, seed, "eval", device)
         test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
-        val = {p[0]: p for p in rungs[-1].curve}
+        val = {p[0]: p for p in rungs[-1].curve}  # [distance, accuracy, n, answers]
         trained, heldout = set(plan.train), set(plan.heldout)
         fields["accuracy_by_distance"] = [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout, val[d][1],
                                                         val[d][2]) for d, s in test.items()]

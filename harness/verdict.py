@@ -19,11 +19,12 @@ reported.
      final at any rung: nothing inside the measured range is left to gain.
    - a run that has not left chance climbs: the plateau before learning looks like a model that cannot
      learn. At the top, at chance at both of the last two rungs: ``not_learned``, with its budget.
-   - ``measured`` when more training did not change the window: between the last two rungs it moved by at
-     most one resolution step, and the accuracy over the octave past it, [D, 2D) for deciding distance D,
-     changed by less than TOLERANCE with its 95% interval inside +-TOLERANCE. One distance holds too few
-     positions to show a change that small; the octave past the window does, and it is where the window
-     would grow next.
+   - ``measured`` when more training did not change the window: at each of the last two steps up the ladder
+     (STABLE_RUNGS rungs, 4x the training) it moved by at most one resolution step, and the accuracy over the
+     octave past it, [D, 2D) for deciding distance D, changed by less than TOLERANCE with its 95% interval
+     inside +-TOLERANCE. One distance holds too few positions to show a change that small; the octave past
+     the window does, and it is where the window would grow next. Two steps, not one, because runs sit on
+     plateaus before they learn, and one doubling of a short run can pass over such a plateau unchanged.
    - otherwise it climbs to the next rung; at the top it is ``budget_bound``.
 5. A cell (one model, task, protocol and learning rate; its seeds): ``offset_shortcut`` when a held-out
    distance inside the training range scores below its trained neighbours by more than 2 noise and more
@@ -49,6 +50,7 @@ from typing import NamedTuple
 FRACTION = 0.9  # default threshold fraction between chance and 1
 LEARNED_Z = 3.0  # standard errors above chance: "left chance"
 TOLERANCE = 0.05  # the accuracy change between rungs that still counts as "no change"
+STABLE_RUNGS = 3  # measured when unchanged over the last two steps up the ladder (4x the training)
 INTERVAL_Z = 1.96  # the 95% interval of that change
 SHORTCUT_MARGIN = 0.05  # a held-out deficit smaller than this is no shortcut, however many positions show it
 SHORTCUT_Z = 2.0  # ... and it must exceed this many standard errors of noise
@@ -63,6 +65,7 @@ class Point(NamedTuple):
     distance: int
     accuracy: float
     n: int
+    answers: str = ""  # right (1) and wrong (0) at each position, in the set's fixed order, packed as hex
 
 
 class ThresholdError(ValueError):
@@ -166,21 +169,55 @@ def decide_run(rungs: Sequence[Sequence[Point]], chance: float, top: bool, at_ta
         if top and at_chance_twice:
             return RunDecision("not_learned", window, None, None, "at chance everywhere at the last two rungs")
         return RunDecision("budget_bound" if top else "climbing", window, None, None, "not yet above chance")
-    if len(rungs) < 2:
-        return RunDecision("budget_bound" if top else "climbing", window, None, None, "one rung: nothing to compare")
-    before = locate(rungs[-2], at)
-    band = octave_past(last, window)
+    if len(rungs) < STABLE_RUNGS:
+        return RunDecision("budget_bound" if top else "climbing", window, None, None,
+                           f"{len(rungs)} rung(s): too few to compare")
+    steps = [compare(rungs[i - 1], rungs[i], at) for i in range(len(rungs) - STABLE_RUNGS + 1, len(rungs))]
+    last_step = steps[-1]
+    if all(step.stable for step in steps):
+        return RunDecision("measured", window, last_step.change, last_step.error, last_step.why, last_step.moved)
+    unstable = next(step for step in reversed(steps) if not step.stable)
+    return RunDecision("budget_bound" if top else "climbing", window, last_step.change, last_step.error,
+                       unstable.why, last_step.moved)
+
+
+class Comparison(NamedTuple):
+    stable: bool
+    change: float  # accuracy over the octave past the later window, later minus earlier
+    error: float
+    moved: int  # measured distances the window moved (up: positive)
+    why: str
+
+
+def compare(earlier: Sequence[Point], later: Sequence[Point], at: float) -> Comparison:
+    """One step up the ladder: did the window move by more than one measured distance, and did the accuracy over
+    the octave past it change by 0.05 or more, or by an amount whose 95% interval is not inside +-0.05?"""
+    window, before = locate(later, at), locate(earlier, at)
+    band = octave_past(later, window)
     distances = {p.distance for p in band}
-    (now, n_now), (then, n_then) = pooled(band), pooled([p for p in rungs[-2] if p.distance in distances])
-    change, error = now - then, math.hypot(standard_error(now, n_now), standard_error(then, n_then))
+    change, error = band_change([p for p in earlier if p.distance in distances], band)
     moved = window.index - before.index
-    if abs(moved) <= 1 and abs(change) + INTERVAL_Z * error < TOLERANCE:
-        return RunDecision("measured", window, change, error,
-                           f"window moved {moved:+d} step(s); octave past it changed {change:+.3f} ± {error:.3f}",
-                           moved)
+    stable = abs(moved) <= 1 and abs(change) + INTERVAL_Z * error < TOLERANCE
     why = (f"window moved {moved:+d} steps" if abs(moved) > 1 else
-           f"octave past the window changed {change:+.3f} ± {error:.3f}")
-    return RunDecision("budget_bound" if top else "climbing", window, change, error, why, moved)
+           f"window moved {moved:+d}; octave past it changed {change:+.3f} ± {error:.3f}")
+    return Comparison(stable, change, error, moved, why)
+
+
+def band_change(then: Sequence[Point], now: Sequence[Point]) -> tuple[float, float]:
+    """The change in accuracy over the same positions scored twice, and its standard error. Paired where both
+    scorings kept their answers: positions that went right (b) and went wrong (c) give a change of (b - c) / n
+    with variance (b + c - (b - c)^2 / n) / n^2 (McNemar), so a model whose answers did not move is seen not
+    to have moved; otherwise as two independent binomial samples."""
+    (new, n_new), (old, n_old) = pooled(now), pooled(then)
+    if not now or any(not p.answers for p in [*then, *now]) or n_new != n_old:
+        return new - old, math.hypot(standard_error(new, n_new), standard_error(old, n_old))
+    gained = lost = 0
+    for before, after in zip(sorted(then), sorted(now)):
+        right_before, right_after = int(before.answers, 16), int(after.answers, 16)
+        flipped = right_before ^ right_after
+        gained, lost = gained + (right_after & flipped).bit_count(), lost + (right_before & flipped).bit_count()
+    n = n_new
+    return (gained - lost) / n, math.sqrt(max(gained + lost - (gained - lost) ** 2 / n, 1.0)) / n
 
 
 # ---------------------------------------------------------------------------------------------- 5. a cell
