@@ -115,7 +115,7 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
         if forced:  # +force=true trains again from step 0, not from where the stored run paused
             (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
         outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
-                        progress=not multirun)
+                        progress=not multirun, beyond=built.beyond)
         if train_cfg.save_model:
             runtime.save_weights(run_dir, model)
         record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)

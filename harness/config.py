@@ -63,6 +63,7 @@ class TrainConfig:
     save_model: bool = MISSING
     checkpoint_every: int = MISSING
     keep_checkpoint: bool = MISSING
+    extrapolate: list[int] = MISSING
 
 
 ConfigStore.instance().store(group="train", name="schema", node=TrainConfig)
@@ -140,6 +141,8 @@ def config_hash(cfg: DictConfig) -> str:
         defining["train"] = {k: v for k, v in train.items() if k not in NOT_HASHED_TRAIN}
         if train.get("schedule") == "cosine" and train.get("rungs"):  # its decay ends at the top rung
             defining["train"]["cosine_top"] = train["rungs"][-1]
+        if not train.get("extrapolate"):  # nothing beyond the training length: the hash of a run without the key
+            defining["train"].pop("extrapolate", None)
     return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -196,12 +199,26 @@ def plan_distances(task, train: TrainConfig) -> DistancePlan:
     return DistancePlan(trained, weights, heldout, evaluated, fine)
 
 
+EXTRAPOLATION_MARGIN = 8  # positions beyond the shortest sequence that can hold a distance
+
+
+@dataclass(frozen=True)
+class Beyond:
+    """Sets past the training length (``train.extrapolate``): each distance past the longest trained one, in
+    sequences of its own length (the shortest that holds it, plus a margin), and the listed trained distances
+    at the longest of those lengths, where only the positions are new."""
+
+    distances: dict[int, tuple[object, int]]  # distance -> (the task at that length, the length)
+    positions: tuple[object, int, list[int]] | None  # (the task at the longest length, that length, distances)
+
+
 @dataclass
 class Built:
     task: object
     model: object | None
     train: TrainConfig
     plan: DistancePlan
+    beyond: Beyond | None = None
 
 
 def build(cfg: DictConfig, build_model: bool = True) -> Built:
@@ -222,14 +239,51 @@ def build(cfg: DictConfig, build_model: bool = True) -> Built:
         raise ConfigError(f"threads={cfg.threads!r}: must be auto or a positive integer")
     task = instantiate_checked(cfg.task)
     plan = plan_distances(task, train)
+    beyond = plan_beyond(cfg.task, task, train, plan)
     if not build_model:
-        return Built(task, None, train, plan)
+        return Built(task, None, train, plan, beyond)
     import torch
 
     torch.manual_seed(cfg.seed)  # model initialisation follows the seed
     model = instantiate_checked(cfg.model, vocab_size=task.vocab_size, num_classes=task.num_classes,
                                 max_len=task.seq_len)
-    return Built(task, model, train, plan)
+    return Built(task, model, train, plan, beyond)
+
+
+def plan_beyond(node: DictConfig, task, train: TrainConfig, plan: DistancePlan) -> Beyond | None:
+    """The sets of ``train.extrapolate``, each task rebuilt from its YAML at a longer seq_len; refused before any
+    compute when a distance is not past the longest trained one, or no length lets the task make it."""
+    if not train.extrapolate:
+        return None
+    longest = max(plan.train)
+    key = f"train.extrapolate={list(train.extrapolate)}"
+    if not task.supports_untrained_distances:
+        raise ConfigError(f"{key}: {task.name} cannot be evaluated at distances it never trained on (its tokens "
+                          "name the distance); no extrapolation distance is meaningful for it")
+    distances = {}
+    for distance in sorted(train.extrapolate):
+        if isinstance(distance, bool) or not isinstance(distance, int) or distance <= longest:
+            raise ConfigError(f"{key}: every extrapolation distance must be longer than the longest trained "
+                              f"distance, {longest}; got {distance}")
+        distances[distance] = task_holding(node, task, distance, key)
+    length = max(at for _, at in distances.values())
+    listed = [d for d in task.distances if d in set(plan.train)]
+    positions = (instantiate_checked(node, seq_len=length), length, listed) if listed else None
+    return Beyond(distances, positions)
+
+
+def task_holding(node: DictConfig, task, distance: int, key: str) -> tuple[object, int]:
+    """(the task at the shortest seq_len that can make ``distance``, plus EXTRAPOLATION_MARGIN; that length)."""
+    for length in range(distance + 1, 2 * distance + 64):
+        try:
+            candidate = instantiate(node, seq_len=length, _convert_="all", _recursive_=False)
+        except Exception:  # too short for the task's layout: try a longer one
+            continue
+        if candidate.producible(distance):
+            length += EXTRAPOLATION_MARGIN
+            return instantiate_checked(node, seq_len=length), length
+    raise ConfigError(f"{key}: {task.name} cannot make distance {distance} at any sequence length up to "
+                      f"{2 * distance + 63} ({task.distance_limits(distance)})")
 
 
 def instantiate_checked(node: DictConfig, **supplied):

@@ -42,6 +42,8 @@ class DistanceScore:
     heldout: bool  # inside the training range but never trained on (the offset-shortcut check)
     val_accuracy: float | None = None  # the validation stream, at the last rung
     val_n: int = 0
+    length: int | None = None  # the sequence length it was scored at, where not the training length
+    beyond: bool = False  # past the longest trained distance (train.extrapolate)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class RungResult:
     verdict: str  # climbing | target | at_least | measured | not_learned | budget_bound
     window: str  # the located window, as text
     why: str  # the rule's one line
+    beyond: list = field(default_factory=list)  # [[distance, length, accuracy, n, answers], ...] past training
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Record:
     steps: int | None = None
     stop_reason: str | None = None  # target | decided | top | paused (train.climb_to; the ladder continues)
     verdict: str | None = None  # harness.verdict's at the last rung: climbing while paused
+    cannot: str | None = None  # why the model could not take inputs past its training length at all
     resumed_from: list[int] = field(default_factory=list)  # steps of the checkpoints this run resumed from
     accuracy_by_distance: list[DistanceScore] = field(default_factory=list)
     incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}

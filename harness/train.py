@@ -24,6 +24,7 @@ from harness import record as records
 from harness import runtime, verdict
 from harness.config import TrainConfig
 from harness.record import DistanceScore, HistoryPoint, MetricsLog, RungResult
+from models.base import LengthError
 from tasks.base import IGNORE, data_generator
 
 log = logging.getLogger("run")
@@ -179,15 +180,44 @@ def as_curve(scores: dict[int, SetScore], answers: dict[int, str]) -> list[verdi
     return [verdict.Point(d, s.accuracy, s.n, answers[d]) for d, s in sorted(scores.items())]
 
 
+def beyond_sets(task, beyond, sequences: int, seed: int, role: str, device) -> list[tuple[dict, int]]:
+    """[(sets by distance, their sequence length)]: each distance past training at its own length, then the
+    listed trained distances at the longest length (their streams named apart from the in-range ones)."""
+    if beyond is None:
+        return []
+    groups = [({d: longer.sample(sequences, data_generator(task.name, seed, role, d, device), d)}, length)
+              for d, (longer, length) in beyond.distances.items()]
+    if beyond.positions is not None:
+        longer, length, listed = beyond.positions
+        groups.append(({d: longer.sample(sequences, data_generator(task.name, seed, role, f"{d}@{length}", device), d)
+                        for d in listed}, length))
+    return groups
+
+
+def score_beyond(model, groups, train: TrainConfig, seq_len: int, autocast, answers: bool) -> list[list]:
+    """[[distance, length, accuracy, n, answers], ...] over ``groups``; a batch size that shrinks with the square
+    of the length keeps attention's memory where it is at the training length. Raises models' LengthError."""
+    points = []
+    for sets, length in groups:
+        batch = max(1, int(train.eval_batch_size * (seq_len / length) ** 2))
+        kept = {} if answers else None
+        scores, _ = evaluate(model, sets, batch, autocast, kept)
+        points += [[d, length, s.accuracy, s.n, (kept or {}).get(d, "")] for d, s in sorted(scores.items())]
+    return points
+
+
 def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, logger=None,
-          label: str = "", progress: bool = False) -> dict:
+          label: str = "", progress: bool = False, beyond=None) -> dict:
     """Train up the ladder until harness.verdict calls the run final, it reaches its target, or it reaches
     ``train.climb_to`` (a pause the ladder resumes from); resume from a checkpoint of this config and code if
-    there is one (``tag`` holds their hashes). Returns the fields of a finished record."""
+    there is one (``tag`` holds their hashes). ``beyond`` (harness.config.Beyond): sets past the training
+    length, scored at every rung and at the end beside the fine curve, never deciding anything in the loop.
+    Returns the fields of a finished record."""
     model.to(device).train()
     step_once = TrainingStep(task, model, train, plan, seed, device)
     val_sets = held_out_sets(task, plan.fine, train.val_sequences, seed, "val", device)
     watched = {d: val_sets[d] for d in plan.evaluated}  # the same sets: one stream per distance
+    val_beyond, cannot = beyond_sets(task, beyond, train.val_sequences, seed, "val", device), None
     history, rungs, train_seconds, resumed, step = [], [], 0.0, [], 0
     state, refused = runtime.load_checkpoint(run_dir, tag["config_hash"], tag["source_hash"], device)
     if refused:
@@ -203,12 +233,18 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
     bar = tqdm(initial=step, total=stop_at, desc=label, disable=not progress, leave=False, dynamic_ncols=True)
 
     def judge(reached: bool) -> verdict.RunDecision:
-        """Score every distance of the fine curve on validation and apply the rule."""
-        answers = {}
+        """Score every distance of the fine curve (and past the training length) on validation; apply the rule."""
+        nonlocal cannot
+        answers, past = {}, []
         scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast, answers)
-        rungs.append(RungResult(step, [list(p) for p in as_curve(scores, answers)], "", "", ""))
+        if val_beyond and cannot is None:
+            try:
+                past = score_beyond(model, val_beyond, train, task.seq_len, step_once.autocast, answers=True)
+            except LengthError as error:  # the model cannot take the input at all: recorded, never a zero
+                cannot = str(error)
+        rungs.append(RungResult(step, [list(p) for p in as_curve(scores, answers)], "", "", "", past))
         made = decide(rungs, task, train, at_target=reached)
-        rungs[-1] = RungResult(step, rungs[-1].curve, made.verdict, made.window.text, made.why)
+        rungs[-1] = RungResult(step, rungs[-1].curve, made.verdict, made.window.text, made.why, past)
         log.info(f"[{label}] rung {step}: {made.verdict} (window {made.window.text}; {made.why})")
         metrics.write(step=step, rung=made.verdict, window=made.window.text)
         return made
@@ -258,7 +294,7 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
         metrics.close()
         bar.close()
     final = decision is not None and decision.verdict != "climbing"
-    fields = {"steps": step, "stop_reason": stop_reason(decision), "verdict": decision.verdict,
+    fields = {"steps": step, "stop_reason": stop_reason(decision), "verdict": decision.verdict, "cannot": cannot,
               "history": history, "rung_results": rungs, "train_time_s": train_seconds, "resumed_from": resumed,
               "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),  # spans resumes
               "accuracy_by_distance": [], "incidental_accuracy_by_distance": []}
@@ -271,6 +307,14 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
                                                         val[d][2]) for d, s in test.items()]
         fields["incidental_accuracy_by_distance"] = [{"distance": d, "accuracy": a, "n": n}
                                                      for d, (a, n) in sorted(incidental.items())]
+        if val_beyond and cannot is None:
+            past = {(p[0], p[1]): p for p in rungs[-1].beyond}
+            test_beyond = beyond_sets(task, beyond, train.eval_sequences, seed, "eval", device)
+            fields["accuracy_by_distance"] += [
+                DistanceScore(d, accuracy, n, d in trained, False, past[d, length][2], past[d, length][3], length,
+                              d > max(plan.train))
+                for d, length, accuracy, n, _ in score_beyond(model, test_beyond, train, task.seq_len,
+                                                              step_once.autocast, answers=False)]
     return fields
 
 
