@@ -1,7 +1,16 @@
-"""Synthetic result.json records whose right answer is known by construction, for the analysis tests.
+"""Synthetic result.json records (schema 3) whose right answer is known by construction, for the analysis tests.
 
-They are built from harness.record's dataclasses and written by its writer, so the tests use the schema
-instead of re-typing it. Validation histories come in a few shapes (see ``history``)."""
+A run is given as its validation curve at each rung end it reached (``rungs``, distance -> accuracy) and its
+test curve; everything else follows harness/train.py, so every record is one the loop could have written:
+
+- the verdict at each rung is harness.verdict.decide_run's on the validation curves so far;
+- a run stops climbing at its first rung that is not ``climbing`` (rungs given past it are refused);
+- a run whose last rung is still ``climbing`` was paused there (train.climb_to): stop_reason ``paused``,
+  no test curve, since the test sets are scored only once a run is final;
+- stop_reason is harness.train.stop_reason's; the history holds the evaluated distances at every rung end.
+
+The tests state the expected answers themselves; these helpers only build and write the records. The
+curves come in a few shapes: ``step`` (1.0 up to a window, chance past it) and ``ramp``."""
 
 from __future__ import annotations
 
@@ -9,169 +18,203 @@ import math
 import zlib
 from pathlib import Path
 
-import numpy as np
-
 from harness import record as schema
-from harness.record import DistanceScore, HistoryPoint, Record
+from harness import verdict
+from harness.record import DistanceScore, HistoryPoint, Record, RungResult
+from harness.train import stop_reason
 
 CHANCE = 0.125
-EVALUATIONS = 8  # evaluations per run, evenly spaced up to the run's last step
+THRESHOLD = CHANCE + verdict.FRACTION * (1 - CHANCE)  # 0.9125, the default window threshold
+LADDER = [250, 500, 1000, 2000, 4000]  # the budget ladder, in steps; the last is the top
+N = 256  # scored positions per distance, on validation and on test
+BATCH = 32
 ENVIRONMENT = dict(device="cpu", torch_threads=1, torch_version="2.13.0", python_version="3.11.9",
                    numpy_version="2.3.0", hydra_version="1.3.2", omegaconf_version="2.3.0", hostname="test",
                    cpu="x86_64", cuda_device=None, cudnn_version=None)
 
 
-def history(final: float, shape: str) -> list[float]:
-    """Validation accuracy at each evaluation, ending at ``final``.
-
-    settled: chance for two evaluations, then flat at final. rising: a straight line from chance to final, so
-    it is still climbing when training stops. flat: final with noise of +-0.03 that has no trend."""
-    if shape == "settled":
-        return [CHANCE] * 2 + [final] * (EVALUATIONS - 2)
-    if shape == "rising":
-        return [CHANCE + (final - CHANCE) * k / EVALUATIONS for k in range(1, EVALUATIONS + 1)]
-    if shape == "flat":
-        return [min(1.0, max(0.0, final + 0.03 * s)) for s in [1, -1, -1, 1] * (EVALUATIONS // 4)]
-    raise ValueError(f"shape={shape!r}: allowed are settled, rising, flat")
+def fine(low: int, high: int) -> list[int]:
+    """Every distance from low to high: a fine curve, as dense and mixed runs record it."""
+    return list(range(low, high + 1))
 
 
-def record(model: str, task: str, seed: int, curve: dict[int, float], protocol: str = "per_distance",
-           trained: set[int] | None = None, heldout: set[int] = frozenset(), status: str = "finished",
-           max_steps: int = 400, lr: float = 1e-3, val: dict[int, float] | None = None, shape: str = "settled",
-           curves: dict[int, list[float]] | None = None, stop_reason: str = "cap", n: int = 1000,
-           decisions_on: str = "val", reason: str = "diverged at step 3: non-finite loss",
-           model_config: dict | None = None, task_config: dict | None = None, **fields) -> Record:
-    """One run. ``curve``: distance -> test accuracy; ``val``: distance -> validation accuracy at the end (default:
-    the test accuracy); the validation history has ``shape``, or is given per distance by ``curves``.
-    ``model_config`` and ``task_config`` add to the run's config; ``fields`` set Record fields (state_size=...)."""
-    distances = sorted(curve)
-    trained = set(distances) - set(heldout) if trained is None else set(trained)
-    val = dict(curve) if val is None else val
-    key = f"{model}/{task}/{seed}/{protocol}/{distances}/{max_steps}/{lr}"
-    key += f"/{sorted(fields.items())}/{model_config}/{task_config}" if fields or model_config or task_config else ""
-    train = {"steps": max_steps, "lr": lr, "target_accuracy": 0.99, "val_sequences": 256 * (decisions_on == "val"),
-             "eval_sequences": 512, "batch_size": 32}
-    run = Record(
+def step(window: int, distances, high: float = 1.0, low: float = CHANCE) -> dict[int, float]:
+    """``high`` up to and including ``window``, ``low`` past it: a hard limit, as a sliding window has."""
+    return {d: high if d <= window else low for d in distances}
+
+
+def ramp(window: int, distances, per_doubling: float = 0.08) -> dict[int, float]:
+    """Through the threshold at ``window`` exactly: at it, just above; at the next distance, below; linear in
+    log2 distance (``per_doubling`` lost per doubling), clipped to [chance, 1]."""
+    return {d: min(1.0, max(CHANCE, THRESHOLD + 1e-9 + per_doubling * (math.log2(window) - math.log2(d))))
+            for d in distances}
+
+
+def midpoints(listed) -> list[int]:
+    """train.heldout=auto: the rounded geometric midpoint of each pair of neighbouring listed distances."""
+    return sorted({round(math.sqrt(a * b)) for a, b in zip(listed, listed[1:])} - set(listed))
+
+
+def replay(curves: list[list[verdict.Point]], ladder, chance: float, at_target: bool) -> list[verdict.RunDecision]:
+    """harness.train's decision at every rung end, refusing rungs the loop would never have reached."""
+    decisions = []
+    for k in range(len(curves)):
+        if decisions and decisions[-1].verdict != "climbing":
+            raise ValueError(f"the loop stopped this run at rung {ladder[k - 1]} ({decisions[-1].verdict}): "
+                             f"no rung {ladder[k]}")
+        decisions.append(verdict.decide_run(curves[:k + 1], chance, top=ladder[k] >= ladder[-1],
+                                            at_target=at_target and k == len(curves) - 1))
+    return decisions
+
+
+def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: dict[int, float] | None = None, *,
+        ladder=LADDER, protocol: str = "dense", listed=None, heldout=None, at_target: bool = False,
+        status: str = "finished", lr: float = 1e-3, n: int = N, val_n: int | None = None, chance: float = CHANCE,
+        history: dict[int, list[float]] | None = None, reason: str = "diverged at step 3: non-finite loss",
+        model_config: dict | None = None, task_config: dict | None = None, **fields) -> Record:
+    """One run. ``rungs``: its validation curve at each rung end it reached, every distance of its fine curve;
+    ``test``: its test curve (default: the last validation curve), scored only if the run is final. ``listed``:
+    task.distances (default: the powers of two on the curve); ``heldout``: default train.heldout=auto for dense
+    and mixed. ``n`` / ``val_n``: scored positions per distance of test / validation. ``history``: distance ->
+    validation accuracy at evaluations evenly spaced up to the last step (default: the rung curves at each rung
+    end). ``fields`` set Record fields (state_size=...)."""
+    distances = sorted(rungs[0]) if rungs else sorted(test or {})
+    listed = sorted(listed or [d for d in distances if d & (d - 1) == 0] or distances)
+    if protocol == "per_distance":
+        heldout, trained = [], listed
+    else:
+        heldout = sorted(midpoints(listed) if heldout is None else heldout)
+        trained = [d for d in distances if d not in heldout] if protocol == "dense" else listed
+    evaluated = sorted(set(listed) | set(heldout))
+    val_n = n if val_n is None else val_n
+    key = f"{model}/{task}/{seed}/{protocol}/{distances}/{listed}/{lr}/{model_config}/{task_config}"
+    key += f"/{sorted(fields.items())}"
+    train = {"rungs": list(ladder), "lr": lr, "protocol": protocol, "batch_size": BATCH, "schedule": "constant",
+             "target_accuracy": 0.99, "val_sequences": 64, "eval_sequences": 64}
+    started = Record(
         schema_version=schema.SCHEMA_VERSION, status="running", model=model, task=task, seed=seed, protocol=protocol,
-        lr=lr, train_distances=sorted(trained), heldout_distances=sorted(heldout), eval_distances=distances,
-        chance_accuracy=CHANCE, memoryless_cross_entropy=None, params=1000, state_size=None, max_steps=max_steps,
-        batch_size=32, seq_len=128, stop_when="target", target_accuracy=0.99, decisions_on=decisions_on,
-        config_hash=f"{zlib.crc32(key.encode()):08x}", source_hash="0" * 12, source_files={}, git_commit=None,
-        git_dirty=None, run_dir="", started_at="2026-01-01T00:00:00+0000",
-        config={"train": train, "model": {"_target_": "models.fake.Model", **(model_config or {})},
-                "task": {"_target_": "tasks.fake.Task", "seq_len": 128, **(task_config or {})}, "seed": seed},
-        **ENVIRONMENT)
-    if status != "finished":
-        return run.fail(reason, 1.0)
-    measured = val if decisions_on == "val" else curve  # the stream behind the history
-    curves = curves or {d: history(measured[d], shape) for d in distances}
-    count = len(curves[distances[0]])
-    steps = [max_steps * k // count for k in range(1, count + 1)]
-    points = [HistoryPoint(step, d, accuracy, n, accuracy, n) for d in distances for step, accuracy in
-              zip(steps, curves[d])]
-    scores = [DistanceScore(d, curve[d], n, d in trained, d in heldout, val[d] if decisions_on == "val" else None,
-                            n * (decisions_on == "val")) for d in distances]
-    finished = run.finish(steps=steps[-1], stop_reason=stop_reason, accuracy_by_distance=scores, history=points,
-                          wall_time_s=1.0, train_time_s=1.0, tokens_per_s=1.0)
-    finished.finished_at = "2026-01-01T00:01:00+0000"
+        lr=lr, train_distances=trained, heldout_distances=heldout, eval_distances=evaluated, fine_distances=distances,
+        chance_accuracy=chance, memoryless_cross_entropy=None, params=1000, state_size=None,
+        state_grows_with_length=None, rungs=list(ladder), max_steps=ladder[-1], batch_size=BATCH, seq_len=136,
+        schedule="constant", target_accuracy=0.99, config_hash=f"{zlib.crc32(key.encode()):08x}",
+        source_hash="0" * 12, source_files={}, git_commit=None, git_dirty=None, run_dir="",
+        started_at="2026-01-01T00:00:00+0000", config={
+            "train": train, "seed": seed, "model": {"_target_": "models.fake.Model", **(model_config or {})},
+            "task": {"_target_": "tasks.fake.Task", "distances": listed, **(task_config or {})}}, **ENVIRONMENT)
     for name, value in fields.items():
-        setattr(finished, name, value)
+        setattr(started, name, value)
+    if status != "finished":
+        return started.fail(reason, 1.0)
+    curves = [[verdict.Point(d, curve[d], val_n) for d in distances] for curve in rungs]
+    decisions = replay(curves, ladder, chance, at_target)
+    made = decisions[-1]
+    steps = ladder[len(rungs) - 1]
+    results = [RungResult(ladder[k], [list(p) for p in curves[k]], d.verdict, d.window.text, d.why)
+               for k, d in enumerate(decisions)]
+    if made.verdict == "climbing":
+        if test is not None:
+            raise ValueError("a run paused on the ladder has no test curve: its test sets are scored once it is final")
+        scores = []
+    else:
+        test = dict(rungs[-1]) if test is None else test
+        scores = [DistanceScore(d, test[d], n, d in trained, d in heldout, rungs[-1][d], val_n) for d in distances]
+    if history is None:
+        points = [HistoryPoint(ladder[k], d, curve[d], val_n, curve[d], val_n)
+                  for k, curve in enumerate(rungs) for d in evaluated]
+    else:
+        count = len(next(iter(history.values())))
+        points = [HistoryPoint(steps * (k + 1) // count, d, accuracy, val_n, accuracy, val_n)
+                  for d, accuracies in sorted(history.items()) for k, accuracy in enumerate(accuracies)]
+    finished = started.finish(steps=steps, stop_reason=stop_reason(made), verdict=made.verdict,
+                              accuracy_by_distance=scores, history=points, rung_results=results, wall_time_s=1.0,
+                              train_time_s=1.0, tokens_per_s=1.0)
+    finished.finished_at = "2026-01-01T00:01:00+0000"
     return finished
 
 
-def write(directory: Path, run: Record) -> Path:
+def write(directory: Path, record: Record) -> Path:
     """Write a record to directory/<model>_<task>_<hash>/result.json, as run.py lays runs out."""
-    run_dir = Path(directory) / f"{run.model}_{run.task}_{run.config_hash}"
+    run_dir = Path(directory) / f"{record.model}_{record.task}_{record.config_hash}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    run.run_dir = str(run_dir)
-    schema.write(run)
+    record.run_dir = str(run_dir)
+    schema.write(record)
     return run_dir
 
 
-def write_per_distance(directory: Path, model: str, task: str, seed: int, curve: dict[int, float], **options) -> list:
-    """A per_distance sweep: one run per distance, as `-m task.distances=...` makes them."""
-    return [write(directory, record(model, task, seed, {d: a}, **options)) for d, a in curve.items()]
+def write_per_distance(directory: Path, model: str, task: str, seed: int, rungs: list[dict[int, float]],
+                       **options) -> list[Path]:
+    """A per_distance sweep: one run per distance (as `-m task.distances=...` makes them), each climbing the
+    ladder on its own one-point curve; ``rungs`` gives the whole curve at each rung end, and each run stops at
+    its own first final rung."""
+    run_dirs = []
+    for d in sorted(rungs[0]):
+        curves = [{d: curve[d]} for curve in rungs]
+        for k in range(len(curves)):  # the loop's own stop: the first rung that is not climbing
+            points = [[verdict.Point(d, c[d], options.get("val_n", options.get("n", N)))] for c in curves[:k + 1]]
+            top = options.get("ladder", LADDER)
+            if verdict.decide_run(points, options.get("chance", CHANCE), top=top[k] >= top[-1]).verdict != "climbing":
+                curves = curves[:k + 1]
+                break
+        run_dirs.append(write(directory, run(model, task, seed, curves, protocol="per_distance", **options)))
+    return run_dirs
 
 
-SMALL_SWEEP_CURVES = {"attention": [1.0, 1.0, 1.0, 1.0], "gru": [1.0, 1.0, 0.5, CHANCE],
-                      "lstm": [1.0, 0.95, 0.6, CHANCE]}
+# ---------------------------------------------------------------------------------------------- the small sweep
+
+
+RECALL = fine(8, 32)  # dense recall: listed 8, 16, 32; held out 11 and 23
+NBACK = [8, 16, 32]  # n-back per distance: one run per lag, a x2 grid
+SMALL_SWEEP = {  # model -> (recall's validation curve at each rung, n-back's at each rung)
+    "attention": ([step(32, RECALL)], [step(32, NBACK)] * 5),  # at least 32 at the first rung
+    "gru": ([step(15, RECALL)] * 3, [step(16, NBACK)] * 5),  # recall measured 15 at 1000; n-back 16, to 16 steps
+    "lstm": ([step(w, RECALL) for w in (8, 10, 13, 16, 19)],  # still moving at the top
+             [{8: 1.0, 16: a, 32: CHANCE} for a in (0.45, 0.5, 0.55, 0.6, 0.6)]),
+}
 
 
 def write_small_sweep(directory: Path, seeds=(0, 1)) -> list[Path]:
-    """nback per distance (2, 4, 8, 16) for three models and ``seeds``, plus a mixed-protocol recall run per model
-    trained on 2 and 4 only (8 and 16 are extrapolation). Every history settles."""
+    """Three models, ``seeds``, on dense recall over 8..32 (one run each) and per_distance n-back at 8, 16, 32.
+
+    recall: attention at least 32 (at rung 250), gru measured 15 (at 1000, unchanged over 3 rungs), lstm
+    budget-bound (its window still moving at 4000). n-back: attention at least 32; gru measured 16, to 16 steps
+    (its run at 32 never leaves chance: not_learned); lstm budget-bound (16 at 0.6, on too few positions to
+    show it stopped)."""
     run_dirs = []
-    for model, accuracies in SMALL_SWEEP_CURVES.items():
-        curve = dict(zip([2, 4, 8, 16], accuracies))
+    for model, (recall, nback) in SMALL_SWEEP.items():
         for seed in seeds:
-            run_dirs += write_per_distance(directory, model, "nback", seed, curve)
-        run_dirs.append(write(directory, record(model, "recall", 0, curve, protocol="mixed", trained={2, 4})))
+            run_dirs.append(write(directory, run(model, "recall", seed, recall)))
+            run_dirs += write_per_distance(directory, model, "nback", seed, nback)
     return run_dirs
 
 
 # ---------------------------------------------------------------------------------------------- capacity
 
 
-THRESHOLD = CHANCE + 0.9 * (1 - CHANCE)  # the window threshold at the default fraction
-RAMP = 0.08  # accuracy lost per doubling of distance near the window: both straddling points stay inside (0, 1)
-CAPACITY_DISTANCES = [2, 4, 8, 16, 32, 64, 128]
-RECURRENT = "models.recurrent.RecurrentModel"  # state_size ignores seq_len
-ATTENTION = "models.attention.AttentionModel"  # state_size is its key-value cache, growing with seq_len
+RECURRENT = "models.recurrent.RecurrentModel"
+CAPACITY_DISTANCES = fine(4, 128)
+CAPACITY_SIZES = [16, 64, 256, 1024]
+CAPACITY_ALPHA = 0.5  # window = 2 * S^0.5: 8, 16, 32, 64 at CAPACITY_SIZES, all on the fine curve
 
 
-def ramp(window: float, distances=CAPACITY_DISTANCES) -> dict[int, float]:
-    """A curve whose effective window is exactly ``window``: linear in log2 distance through the threshold at
-    ``window`` (slope RAMP per doubling), clipped to [chance, 1] away from it."""
-    return {d: min(1.0, max(CHANCE, THRESHOLD + RAMP * (math.log2(window) - math.log2(d)))) for d in distances}
+def law(size: int, alpha: float = CAPACITY_ALPHA) -> int:
+    return round(2 * size ** alpha)
 
 
-def ramp_history(windows: list[float], distances=CAPACITY_DISTANCES) -> dict[int, list[float]]:
-    """Validation histories whose window at evaluation k is windows[k]."""
-    curves = [ramp(w, distances) for w in windows]
-    return {d: [curve[d] for curve in curves] for d in distances}
+def sized_run(model: str, task: str, seed: int, state_size: int, rungs: list[dict[int, float]],
+              num_symbols: int = 8, grows: bool = False, **options) -> Record:
+    """A dense run of one model size (model.hidden_size=state_size), its curves given per rung."""
+    return run(model, task, seed, rungs, state_size=state_size, state_grows_with_length=grows,
+               params=100 * state_size, model_config={"_target_": RECURRENT, "hidden_size": state_size},
+               task_config={"num_symbols": num_symbols}, heldout=(), **options)
 
 
-def sized_record(model: str, task: str, seed: int, state_size: int, window: float, windows: list[float] | None = None,
-                 noise: dict[int, float] | None = None, target: str = RECURRENT, num_symbols: int = 8,
-                 distances=CAPACITY_DISTANCES, task_config: dict | None = None, **options) -> Record:
-    """A mixed-protocol run of one model size whose test (and validation) curve has window ``window``, plus
-    ``noise`` (distance -> offset); its validation history has window ``windows[k]`` at evaluation k (default:
-    the settled shape)."""
-    curve = {d: min(1.0, max(0.0, a + (noise or {}).get(d, 0.0))) for d, a in ramp(window, distances).items()}
-    curves = ramp_history(windows, distances) if windows else None
-    return record(model, task, seed, curve, protocol="mixed", curves=curves, state_size=state_size,
-                  params=100 * state_size, model_config={"_target_": target, "hidden_size": state_size},
-                  task_config={"num_symbols": num_symbols, **(task_config or {})}, **options)
-
-
-def centred_noise(seeds, scale: float, rng, distances=CAPACITY_DISTANCES) -> list[dict[int, float]]:
-    """Per seed, an offset per distance, scattered by ``scale`` and centred over seeds, so the mean curve is exact."""
-    offsets = rng.normal(0.0, scale, size=(len(seeds), len(distances)))
-    offsets -= offsets.mean(axis=0)
-    return [dict(zip(distances, row)) for row in offsets]
-
-
-CAPACITY_ALPHA = 0.75
-CAPACITY_SIZES = [16, 32, 64, 128, 256]  # window 0.5 * S^0.75: 4 to 32, inside the distances measured
-
-
-def write_capacity_sweep(directory: Path, seeds=(0, 1, 2), alpha: float = CAPACITY_ALPHA, sizes=CAPACITY_SIZES,
-                         extra: bool = True) -> list[Path]:
-    """n-back (K = 8) for one recurrent family whose window is 0.5 * S^alpha exactly at ``sizes``, 3 seeds with
-    centred noise; with ``extra``, three sizes the fit must leave out (2: < 2, 4096: >= 128, 512: budget-bound,
-    its window still growing when the cap stopped it) and an attention family at two widths (never fitted)."""
-    rng = np.random.default_rng(0)
+def write_capacity_sweep(directory: Path, seeds=(0, 1, 2), sizes=CAPACITY_SIZES, offsets=None) -> list[Path]:
+    """n-back (K = 8) for one recurrent family whose window is 2 * S^0.5, measured at the second rung;
+    ``offsets[seed][size]`` moves one seed's window by that many steps (the spread of α over seeds)."""
     run_dirs = []
-    for size in [*sizes, *([2, 4096] if extra else [])]:
-        for seed, noise in zip(seeds, centred_noise(seeds, 0.003, rng)):
-            run_dirs.append(write(directory, sized_record("gru", "nback", seed, size, 0.5 * size ** alpha,
-                                                          noise=noise)))
-    if extra:
-        growing = [0.5 * 512 ** alpha * 2 ** ((k - 7) / 2) for k in range(8)]
-        for seed in seeds:
-            run_dirs.append(write(directory, sized_record("gru", "nback", seed, 512, growing[-1], windows=growing)))
-        for d_model, window in ((16, 24.0), (32, 48.0)):
-            for seed in seeds:
-                run_dirs.append(write(directory, sized_record("attention", "nback", seed, 2 * 128 * d_model * 2,
-                                                              window, target=ATTENTION)))
+    for seed in seeds:
+        for size in sizes:
+            window = law(size) + ((offsets or {}).get(seed, {}).get(size, 0))
+            curve = step(window, CAPACITY_DISTANCES)
+            run_dirs.append(write(directory, sized_run("gru", "nback", seed, size, [curve, curve])))
     return run_dirs
