@@ -331,6 +331,7 @@ def choose_rate(candidates: dict[float, Sequence[Sequence[Point]]], final: dict[
             return alive, None, r
         scores = [rate_score(lr, candidates[lr][min(r, len(candidates[lr]) - 1)], chance) for lr in alive]
         alive = rates_to_keep(scores)
-        if len(alive) == 1 or all(final[lr] for lr in alive) or r == ladder_length - 1:
+        if len(alive) == 1 or all(final[lr] and len(candidates[lr]) <= r + 1 for lr in alive) or \
+                r == ladder_length - 1:  # final by this rung: a run that climbed past it is judged there
             return alive, best_rate([s for s in scores if s.lr in alive]), r
     return alive, None, ladder_length - 1
