@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from harness.record import REPO_ROOT  # noqa: E402
 
 CENSORED_MARKERS = {"none": "o", "above": "^", "below": "v"}
+STOPPED_ITSELF = ("target", "decided")  # harness.train.stop_reason; not top (the ladder ended) or paused (climbs on)
 HELDOUT_TEXT = "held out of training (offset check)"
 
 
@@ -253,9 +254,9 @@ def dynamics_matrix(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, floa
     for _, run in history.groupby("run_dir"):
         matrix = run.pivot_table(index="distance", columns="step", values="accuracy", aggfunc="mean")
         matrix = matrix.reindex(columns=steps)
-        per_run.append(matrix.ffill(axis=1) if run.stop_reason.iloc[0] != "cap" else matrix)
+        per_run.append(matrix.ffill(axis=1) if run.stop_reason.iloc[0] in STOPPED_ITSELF else matrix)
     mean = pd.concat(per_run).groupby(level=0).mean().sort_index()
-    stopped = history[history.stop_reason != "cap"].groupby(["run_dir", "distance"]).step.max()
+    stopped = history[history.stop_reason.isin(STOPPED_ITSELF)].groupby(["run_dir", "distance"]).step.max()
     return mean, stopped.groupby(level="distance").median().to_dict() if len(stopped) else {}
 
 

@@ -26,7 +26,7 @@ DEFAULT_FRACTION = verdict.FRACTION
 RUN_COLUMNS = KEYS + ["seed", "run_dir", "steps", "max_steps", "stop_reason", "verdict", "val_window", "why",
                       "change", "change_error", "moved", "still_growing"]
 SEED_COLUMNS = KEYS + ["seed", "verdict", "window", "censored", "window_text", "resolution", "deciding_distance",
-                       "steps", "sequences", "params"]
+                       "val_window", "val_censored", "steps", "sequences", "params"]
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "expected", "gap", "noise", "shortcut"]
 WINDOW_COLUMNS = KEYS + ["verdict", "claim", "window", "censored", "window_text", "resolution", "deciding_distance",
                          "range_text", "interval_text", "seed_windows", "n_seeds", "seeds", "steps_min", "steps_max",
@@ -58,7 +58,8 @@ def run_verdicts(rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.
 
 
 def seed_windows(table: pd.DataFrame, runs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
-    """One row per cell and seed: the window of the seed's test curve (None while no run of it is final)."""
+    """One row per cell and seed: the window of the seed's test curve (None while no run of it is final), and the
+    window of its validation curve at the last rung (``val_window``), which is what the verdict reads."""
     measured = table[(table.status == "finished") & table.accuracy.notna()]
     rows = []
     for key, seed_runs in runs.groupby(KEYS + ["seed"], sort=True, dropna=False):
@@ -71,9 +72,13 @@ def seed_windows(table: pd.DataFrame, runs: pd.DataFrame, fraction: float = DEFA
             at = verdict.threshold(points.chance_accuracy.max(), fraction)
             window = verdict.locate(curve_of(points.groupby("distance", as_index=False)[["accuracy", "n"]].mean()),
                                     at)
+            val = points.groupby("distance", as_index=False).agg(accuracy=("val_accuracy", "mean"),
+                                                                 n=("val_n", "mean"))
+            val_window = verdict.locate(curve_of(val), at)
             row.update(window=window.value, censored=window.censored, window_text=window.text,
-                       resolution=window.resolution, deciding_distance=window.deciding)
-            windows.append(window)
+                       resolution=window.resolution, deciding_distance=window.deciding,
+                       val_window=val_window.value, val_censored=val_window.censored)
+            windows.append(val_window)
         row["verdict"] = verdict.decide_cell(list(seed_runs.verdict), windows, [])
         rows.append(row)
     return pd.DataFrame(rows, columns=SEED_COLUMNS)
@@ -96,8 +101,9 @@ def heldout_gaps(rungs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
 
-def as_window(row) -> verdict.Window:
-    return verdict.Window(int(row.window), row.censored, None, None, 0)
+def as_window(row, stream: str = "") -> verdict.Window:
+    """A seed's window from its row: the test curve's, or with stream="val_" the validation curve's."""
+    return verdict.Window(int(getattr(row, f"{stream}window")), getattr(row, f"{stream}censored"), None, None, 0)
 
 
 def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
@@ -113,7 +119,8 @@ def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEF
         located = cell[cell.window.notna()]
         windows = [as_window(r) for r in located.itertuples()]
         checks = [verdict.Shortcut(*r[len(KEYS):]) for r in gaps[of_cell(gaps, key)].itertuples(index=False)]
-        decided = verdict.decide_cell(list(cell_runs.verdict), windows, checks)
+        decided = verdict.decide_cell(list(cell_runs.verdict), [as_window(r, "val_") for r in located.itertuples()],
+                                      checks)  # validation decides; the test windows are only reported
         points = measured[of_cell(measured, key)]
         chance = float(rungs[of_cell(rungs, key)].chance_accuracy.max())
         row = {**dict(zip(KEYS, key)), "verdict": decided, "n_seeds": len(cell), "seeds": " ".join(

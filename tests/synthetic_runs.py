@@ -202,19 +202,20 @@ def law(size: int, alpha: float = CAPACITY_ALPHA) -> int:
 
 def sized_run(model: str, task: str, seed: int, state_size: int, rungs: list[dict[int, float]],
               num_symbols: int = 8, grows: bool = False, **options) -> Record:
-    """A dense run of one model size (model.hidden_size=state_size), its curves given per rung."""
+    """A dense run of one model size (model.hidden_size=state_size), its curves given per rung; nothing held out
+    unless ``heldout`` says so."""
     return run(model, task, seed, rungs, state_size=state_size, state_grows_with_length=grows,
                params=100 * state_size, model_config={"_target_": RECURRENT, "hidden_size": state_size},
-               task_config={"num_symbols": num_symbols}, heldout=(), **options)
+               task_config={"num_symbols": num_symbols}, **{"heldout": (), **options})
 
 
 def write_capacity_sweep(directory: Path, seeds=(0, 1, 2), sizes=CAPACITY_SIZES, offsets=None) -> list[Path]:
-    """n-back (K = 8) for one recurrent family whose window is 2 * S^0.5, measured at the second rung;
+    """n-back (K = 8) for one recurrent family whose window is 2 * S^0.5, measured as soon as the rule allows;
     ``offsets[seed][size]`` moves one seed's window by that many steps (the spread of α over seeds)."""
     run_dirs = []
     for seed in seeds:
         for size in sizes:
             window = law(size) + ((offsets or {}).get(seed, {}).get(size, 0))
             curve = step(window, CAPACITY_DISTANCES)
-            run_dirs.append(write(directory, sized_run("gru", "nback", seed, size, [curve, curve])))
+            run_dirs.append(write(directory, sized_run("gru", "nback", seed, size, [curve] * verdict.STABLE_RUNGS)))
     return run_dirs

@@ -1,66 +1,95 @@
-"""The learning rate is chosen per cell on validation accuracy, never on the test set."""
+"""The learning rate of each cell, replayed from the stored validation curves by harness.verdict.choose_rate (the
+sweeper's successive halving up the ladder): the rate the sweep chose, and why; never the test set."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
-from synthetic_runs import record, write, write_per_distance
+from synthetic_runs import CHANCE, RECALL, run, step, write
 
 import analysis
-from analysis import report
-from analysis.learning_rate import LearningRateError, at_chosen_lr, lr_selection
+from analysis import sections
+from analysis.learning_rate import SELECTION_COLUMNS, at_chosen_lr, lr_selection
+from analysis.report import Report
 
-CURVE = {2: 1.0, 4: 1.0, 8: 0.2}
-
-
-def two_lrs(directory, test_prefers_fast: bool = True, **options):
-    """gru at lr 1e-3 and 3e-3, two seeds. Validation favours 1e-3; the test set favours 3e-3."""
-    for seed in (0, 1):
-        for lr, val_at_8, test_at_8 in ((1e-3, 0.6, 0.3), (3e-3, 0.4, 0.9 if test_prefers_fast else 0.1)):
-            write(directory, record("gru", "recall", seed, {**CURVE, 8: test_at_8}, protocol="mixed", lr=lr,
-                                    val={**CURVE, 8: val_at_8}, **options))
+AT_CHANCE = {d: CHANCE for d in RECALL}
+LEARNED = step(20, RECALL)
 
 
-def test_the_lr_with_the_best_validation_accuracy_is_chosen_and_test_accuracy_has_no_say(tmp_path):
-    two_lrs(tmp_path / "a", test_prefers_fast=True)
-    two_lrs(tmp_path / "b", test_prefers_fast=False)
-    choices = [lr_selection(analysis.load(tmp_path / name).table) for name in ("a", "b")]
-    for selection in choices:
-        assert selection[selection.chosen].lr.tolist() == [1e-3]
-        assert selection.val_accuracy.tolist() == pytest.approx([(1 + 1 + 0.6) / 3, (1 + 1 + 0.4) / 3])
-    assert choices[0].equals(choices[1])  # the test accuracies differ between a and b; nothing else does
+def lstm_on_recall(directory, test_prefers: float = 1e-2) -> None:
+    """Seed 0 at 3e-3 and 1e-2 (the sweeper's candidates), both at chance at rung 250. By 500, 3e-3 has learned
+    and climbs on until measured at 2000; 1e-2 is still at chance, is cut, and was paused there. Seeds 1 and 2
+    train the chosen rate only. The test curves favour ``test_prefers``, which must change nothing."""
+    good, bad = {**LEARNED, 32: 0.2}, {**LEARNED, 32: 1.0}
+    write(directory, run("lstm", "recall", 0, [AT_CHANCE, LEARNED, LEARNED, LEARNED], lr=3e-3,
+                         test=bad if test_prefers == 1e-2 else good))
+    write(directory, run("lstm", "recall", 0, [AT_CHANCE, AT_CHANCE], lr=1e-2))
+    for seed in (1, 2):
+        write(directory, run("lstm", "recall", seed, [LEARNED] * 3, lr=3e-3))
 
 
-def test_selection_is_blind_to_the_accuracy_column(tmp_path):
-    """Scramble test accuracy (and its count) in the table: the choice must not move."""
-    two_lrs(tmp_path)
-    table = analysis.load(tmp_path).table
-    scrambled = table.assign(accuracy=table.accuracy[::-1].to_numpy(), n=0)
-    assert lr_selection(scrambled).equals(lr_selection(table))
+def selection_of(directory) -> pd.DataFrame:
+    results = analysis.load(directory)
+    return lr_selection(results.rungs, results.runs)
 
 
-def test_windows_and_curves_are_reported_at_the_chosen_lr_only(tmp_path):
-    two_lrs(tmp_path)
-    results = analysis.load(tmp_path)
-    chosen = at_chosen_lr(results.table, lr_selection(results.table))
-    assert set(chosen.lr) == {1e-3} and len(chosen) == len(results.table) / 2
-    assert report.main([str(tmp_path), "--resamples", "50"]) == 0
-    text = (tmp_path / "report.md").read_text()
-    assert "at lr 0.001 (chosen on validation accuracy)" in text
-    assert "| recall | mixed | gru | 400 x 32 | 0.001 (0.867), 0.003 (0.800) | 0.001 |" in text
+def test_short_horizons_do_not_choose_the_rate_the_rung_that_tells_them_apart_does(tmp_path):
+    lstm_on_recall(tmp_path)
+    selection = selection_of(tmp_path)
+    assert list(selection.columns) == SELECTION_COLUMNS
+    rows = selection.set_index("lr")
+    assert rows.chosen.to_dict() == {3e-3: True, 1e-2: False}
+    assert set(rows.rung) == {500} and set(rows.seed) == {0}  # chosen at the rung 1e-2 was cut at, on seed 0
+    assert rows.loc[1e-2, "val_accuracy"] == CHANCE
+    assert rows.loc[3e-3, "val_accuracy"] == pytest.approx((13 + 12 * CHANCE) / 25)  # distances weighed alike
+    assert rows.loc[3e-3, "runs"] == 3 and rows.loc[1e-2, "runs"] == 1
+
+
+def test_the_test_curves_have_no_say(tmp_path):
+    lstm_on_recall(tmp_path / "a", test_prefers=1e-2)
+    lstm_on_recall(tmp_path / "b", test_prefers=3e-3)
+    a, b = selection_of(tmp_path / "a"), selection_of(tmp_path / "b")
+    assert not analysis.load(tmp_path / "a").table.accuracy.equals(analysis.load(tmp_path / "b").table.accuracy)
+    assert a.drop(columns="runs").equals(b.drop(columns="runs")) and list(a[a.chosen].lr) == [3e-3]
+
+
+def test_windows_and_curves_are_reported_at_the_chosen_rate_only(tmp_path):
+    lstm_on_recall(tmp_path)
+    report = Report(analysis.load(tmp_path), resamples=50)
+    assert set(report.table.lr) == {3e-3} and set(report.rungs.lr) == {3e-3} and set(report.history.lr) == {3e-3}
+    (cell,) = report.windows.itertuples()
+    assert (cell.lr, cell.n_seeds, cell.verdict, cell.window_text) == (3e-3, 3, "measured", "20")
+    found = sections.findings(report)
+    assert "at lr 0.003 (chosen on validation)" in found
+    text = sections.learning_rates(report)
+    assert "| recall | dense | lstm | 32 | 0.003 (0.580 ± 0.003), 0.01 (0.125 ± 0.004) | 0 | 500 | 0.003 |" in text
     assert (tmp_path / "lr_selection.csv").read_text().count("True") == 1
 
 
-def test_one_lr_per_cell_needs_no_choice_and_no_validation_data(tmp_path):
-    write_per_distance(tmp_path, "gru", "nback", 0, CURVE, decisions_on="eval")
-    selection = lr_selection(analysis.load(tmp_path).table)
-    assert selection.chosen.all() and len(selection) == 1
+def test_a_cell_still_choosing_keeps_every_rate_visible(tmp_path):
+    """Both rates at chance at rung 250 and neither has climbed further yet: nothing is chosen, and every row of
+    both rates stays in the tables."""
+    write(tmp_path, run("lstm", "recall", 0, [AT_CHANCE], lr=3e-3))
+    write(tmp_path, run("lstm", "recall", 0, [AT_CHANCE], lr=1e-2))
+    results = analysis.load(tmp_path)
+    selection = lr_selection(results.rungs, results.runs)
+    assert not selection.chosen.any() and set(selection.rung) == {250}
+    assert len(at_chosen_lr(results.table, selection)) == len(results.table)
+    report = Report(results, resamples=50)
+    assert "still choosing" in sections.learning_rates(report)
 
 
-def test_a_swept_lr_without_validation_data_is_refused_naming_the_key(tmp_path, capsys):
-    two_lrs(tmp_path, decisions_on="eval")
-    with pytest.raises(LearningRateError) as error:
-        lr_selection(analysis.load(tmp_path).table)
-    assert str(error.value) == ("train.lr was swept over [0.001, 0.003] for gru on recall, but the runs have no "
-                                "validation data (train.val_sequences=0); rerun with train.val_sequences > 0")
-    assert report.main([str(tmp_path)]) == 2
-    assert "train.val_sequences > 0" in capsys.readouterr().err and not (tmp_path / "report.md").exists()
+def test_one_rate_per_cell_needs_no_choice(tmp_path):
+    write(tmp_path, run("gru", "recall", 0, [LEARNED] * 3))
+    selection = selection_of(tmp_path)
+    assert selection.chosen.tolist() == [True] and len(selection) == 1
+    assert "one per cell (0.001); nothing was chosen" in sections.learning_rates(Report(analysis.load(tmp_path)))
+
+
+def test_a_rate_whose_run_failed_is_no_candidate(tmp_path):
+    write(tmp_path, run("gru", "recall", 0, [LEARNED] * 3, lr=1e-3))
+    write(tmp_path, run("gru", "recall", 0, [LEARNED], lr=1e-2, status="failed"))
+    selection = selection_of(tmp_path)
+    assert selection.lr.tolist() == [1e-3] and selection.chosen.all()
+    results = analysis.load(tmp_path)
+    assert set(at_chosen_lr(results.table, selection).lr) == {1e-3}  # the failure is listed under Runs, not here
