@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import torch
-from synthetic_runs import record, write
+from synthetic_runs import run, write
 
 from analysis import attention
 
@@ -14,17 +14,17 @@ QUICK = ["train.warmup_steps=50", "train.eval_every=50", "train.log_every=50"]  
 
 
 def test_trained_attention_on_recall_puts_most_of_the_query_mass_on_the_marked_token(tmp_path, capsys, tiny_run):
-    """A 2-layer attention model trained on recall (seq_len 32, distance 8, the quick budget) solves it within
-    100 steps, and its query puts most of its attention on the marked value token, 8 steps back: the maps and
+    """A 2-layer attention model trained on recall (seq_len 32, distance 8, one rung of 300 steps, the quick
+    schedule) solves it within 100 steps and stops at its target, and its query puts most of its attention on the marked value token, 8 steps back: the maps and
     the mass are the weights the model computes with, not a picture of something else.
 
     Measured on seeds 0-4: accuracy 1.0 after 100 steps, and the best head of layer 1 puts 0.76-0.99 of the
     query's mass on the value token (uniform attention would put about 0.04 there). At one training distance the
     lookup is a fixed relative offset, which RoPE lets the first layer learn directly; layer 2 spreads its
     attention. So the test asserts on the best layer and head, not on the last layer."""
-    result = tiny_run(["task=recall", "task.seq_len=32", "task.distances=8", "train.steps=300",
-                          "train.eval_sequences=128", *QUICK], tmp_path, "attention", "recall")
-    assert result.complete and result.accuracy_by_distance[0].accuracy > 0.95
+    result = tiny_run(["task=recall", "task.seq_len=32", "task.distances=8", "train.rungs=[300]",
+                       "train.eval_sequences=128", *QUICK], tmp_path, "attention", "recall")
+    assert result.complete and result.stop_reason == "target" and result.accuracy_by_distance[0].accuracy > 0.95
 
     assert attention.main([str(tmp_path / "run"), "--sequences", "64"]) == 0
     out = capsys.readouterr().out
@@ -50,8 +50,8 @@ def test_trained_attention_on_recall_puts_most_of_the_query_mass_on_the_marked_t
 
 
 def test_non_attention_run_is_refused_with_a_clear_message(tmp_path, capsys):
-    gru = record("gru", "recall", 0, {8: 1.0}, config={"model": {"_target_": "models.recurrent.RecurrentModel"},
-                                                       "task": {}, "train": {}})
+    gru = run("gru", "recall", 0, [{8: 1.0}], protocol="per_distance",
+              model_config={"_target_": "models.recurrent.RecurrentModel"})
     run_dir = write(tmp_path, gru)
     assert attention.main([str(run_dir)]) == 2
     error = capsys.readouterr().err

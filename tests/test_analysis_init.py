@@ -31,3 +31,14 @@ def test_no_model_name_is_written_into_analysis():
         strings = {node.value for node in ast.walk(ast.parse(path.read_text()))
                    if isinstance(node, ast.Constant) and isinstance(node.value, str)}
         assert not strings & set(models), (path.name, strings & set(models))
+
+
+def test_the_rule_is_stated_once_and_analysis_only_calls_it():
+    """Every decision (where a window ends, whether a run or a cell is decided, which rate is chosen, what chance
+    and the threshold are) lives in harness/verdict.py; no analysis module defines its own version of one."""
+    from harness import verdict
+
+    rule = {name for name in vars(verdict) if callable(getattr(verdict, name)) and not name[0].isupper()}
+    for path in ANALYSIS:
+        defined = {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
+        assert not defined & rule, (path.name, defined & rule)

@@ -5,69 +5,100 @@ from __future__ import annotations
 import json
 
 import pytest
-from synthetic_runs import record, write
+from synthetic_runs import LADDER, RECALL, run, step, write
 
 import analysis
-from analysis.records import load_records
+from analysis.records import RUNG_COLUMNS, load_records
 from harness.record import DISTANCE_FIELDS, HISTORY_FIELDS, RUN_FIELDS, MetricsLog
+from harness.verdict import STABLE_RUNGS
 
 
 def test_tables_derive_their_columns_from_the_record_dataclasses(synthetic_sweep):
     results = analysis.load(synthetic_sweep)
-    assert len(results.records) == 3 * (2 * 4 + 1) and not results.unreadable and not results.live_dirs
+    assert len(results.records) == 3 * 2 * (1 + 3) and not results.unreadable and not results.live_dirs
     assert list(results.table.columns) == RUN_FIELDS + DISTANCE_FIELDS + ["family"]
-    assert set(RUN_FIELDS) <= set(results.runs.columns) and "train_distances" in results.runs.columns
+    assert set(RUN_FIELDS) <= set(results.runs.columns) and "fine_distances" in results.runs.columns
     assert set(HISTORY_FIELDS) <= set(results.history.columns)
-    recall = results.table[(results.table.task == "recall") & (results.table.model == "gru")]
-    assert list(recall.distance) == [2, 4, 8, 16] and list(recall.trained) == [True, True, False, False]
-    assert (results.history.groupby("run_dir").step.nunique() == 8).all()  # every evaluation is kept
+    assert list(results.rungs.columns) == RUNG_COLUMNS + ["family"]
+    recall = results.table[(results.table.task == "recall") & (results.table.model == "gru") &
+                           (results.table.seed == 0)]
+    assert list(recall.distance) == RECALL and list(recall[recall.heldout].distance) == [11, 23]
+    assert not recall[recall.heldout].trained.any() and recall.val_accuracy.notna().all()
+
+
+def test_the_rung_table_holds_each_runs_validation_curve_at_every_rung(tmp_path):
+    measured = write(tmp_path, run("gru", "recall", 0, [step(12, RECALL)] + [step(15, RECALL)] * STABLE_RUNGS))
+    rungs = analysis.load(tmp_path).rungs
+    assert len(rungs) == (1 + STABLE_RUNGS) * len(RECALL) and set(rungs.run_dir) == {str(measured)}
+    per_rung = rungs.groupby("rung").rung_verdict.first()
+    assert list(per_rung.index) == LADDER[:1 + STABLE_RUNGS]
+    assert list(per_rung) == ["climbing"] * STABLE_RUNGS + ["measured"]
+    first = rungs[rungs.rung == LADDER[0]].set_index("distance").accuracy
+    assert first[12] == 1.0 and first[13] < 1.0  # the rung's own curve, not the last one
+    assert set(rungs.answers) == {""}  # no right-or-wrong answers were kept for these runs
+
+
+def test_a_paused_run_has_its_rungs_and_no_test_curve(tmp_path):
+    write(tmp_path, run("gru", "recall", 0, [step(12, RECALL), step(15, RECALL)]))
+    results = analysis.load(tmp_path)
+    assert len(results.rungs) == 2 * len(RECALL) and set(results.rungs.rung_verdict) == {"climbing"}
+    assert results.table.accuracy.isna().all() and list(results.table.distance) == RECALL
+    assert results.runs.stop_reason.tolist() == ["paused"] and results.runs.verdict.tolist() == ["climbing"]
 
 
 def test_sizes_of_one_model_are_never_pooled(tmp_path):
     """A capacity sweep runs one conf/model at several sizes: each goes by its name and the settings that differ;
     a model with one setting keeps its plain name, whatever its parameter count on each task's vocabulary."""
-    write(tmp_path, record("gru", "nback", 0, {4: 0.5}, model_config={"hidden_size": 16}, params=1000))
-    write(tmp_path, record("gru", "nback", 0, {4: 0.9}, model_config={"hidden_size": 256}, params=9000))
-    write(tmp_path, record("lstm", "nback", 0, {4: 0.7}, model_config={"hidden_size": 112}, params=2000))
-    write(tmp_path, record("lstm", "recall", 0, {4: 0.7}, model_config={"hidden_size": 112}, params=2500))
-    table = analysis.load(tmp_path).table
-    assert sorted(table.model) == ["gru hidden_size=16", "gru hidden_size=256", "lstm", "lstm"]
-    assert sorted(table.family) == ["gru", "gru", "lstm", "lstm"]
+    curve = [{8: 0.5}]
+    write(tmp_path, run("gru", "nback", 0, curve, protocol="per_distance", model_config={"hidden_size": 16},
+                        params=1000))
+    write(tmp_path, run("gru", "nback", 0, curve, protocol="per_distance", model_config={"hidden_size": 256},
+                        params=9000))
+    write(tmp_path, run("lstm", "nback", 0, curve, protocol="per_distance", model_config={"hidden_size": 112},
+                        params=2000))
+    write(tmp_path, run("lstm", "recall", 0, curve, protocol="per_distance", model_config={"hidden_size": 112},
+                        params=2500))
+    results = analysis.load(tmp_path)
+    for table in (results.table, results.rungs, results.runs):
+        assert sorted(set(table.model)) == ["gru hidden_size=16", "gru hidden_size=256", "lstm"]
+        assert sorted(set(table.family)) == ["gru", "lstm"]
 
 
 def test_failed_runs_stay_visible_and_are_not_zeros(tmp_path):
-    write(tmp_path, record("gru", "nback", 0, {4: 0.5}))
-    write(tmp_path, record("gru", "nback", 1, {4: 0.5}, status="failed", reason="diverged at step 3"))
-    table = analysis.load(tmp_path).table
-    failed = table[table.status == "failed"]
-    assert len(failed) == 1 and failed.accuracy.isna().all() and failed.reason.iloc[0] == "diverged at step 3"
-    assert failed.distance.iloc[0] == 4  # the distance it should have measured
+    write(tmp_path, run("gru", "recall", 0, [step(15, RECALL)] * STABLE_RUNGS))
+    write(tmp_path, run("gru", "recall", 1, [step(15, RECALL)], status="failed", reason="diverged at step 3"))
+    results = analysis.load(tmp_path)
+    failed = results.table[results.table.status == "failed"]
+    assert len(failed) == len(RECALL) and failed.accuracy.isna().all()  # a row per distance it should have measured
+    assert set(failed.reason) == {"diverged at step 3"} and list(failed.distance) == RECALL
+    assert set(results.rungs.seed) == {0} and set(results.history.seed) == {0}  # nothing of it is a curve
 
 
 def test_malformed_foreign_and_old_schema_files_are_skipped_with_a_warning(tmp_path):
     for name, content in {"truncated": '{"status": "fini', "foreign": '{"loss": 0.1}',
-                          "old": json.dumps({"schema_version": 1, "status": "finished"})}.items():
+                          "old": json.dumps({"schema_version": 2, "status": "finished"})}.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "result.json").write_text(content)
-    write(tmp_path, record("gru", "nback", 0, {4: 0.5}))
+    write(tmp_path, run("gru", "recall", 0, [step(15, RECALL)] * STABLE_RUNGS))
     with pytest.warns(UserWarning) as caught:
         results = analysis.load(tmp_path)
     assert len(results.records) == 1
     messages = " ".join(str(w.message) for w in caught)
-    assert "truncated" in messages and "foreign" in messages and "schema_version 1" in messages
+    assert "truncated" in messages and "foreign" in messages and "schema_version 2" in messages
     assert sorted(path.parent.name for path, _ in results.unreadable) == ["foreign", "old", "truncated"]
     with pytest.warns(UserWarning):
         assert len(load_records(tmp_path)) == 1
 
 
 def test_runs_still_training_are_read_from_their_metrics_file(tmp_path):
-    finished = write(tmp_path, record("gru", "nback", 0, {4: 0.5}))
+    finished = write(tmp_path, run("gru", "recall", 0, [step(15, RECALL)] * STABLE_RUNGS))
     MetricsLog(finished / "metrics.jsonl").write(step=10, loss=1.0)  # finished: not live
     running = tmp_path / "attention_nback_live"
     running.mkdir()
     metrics = MetricsLog(running / "metrics.jsonl")
     metrics.write(step=50, loss=2.0, lr=1e-3, elapsed_s=1.0)
     metrics.write(step=100, loss=1.5, lr=1e-3, elapsed_s=2.0, val_accuracy={"4": 0.25, "8": 0.125})
+    metrics.write(step=100, rung="climbing", window="< 4")  # a rung line has no loss and no accuracies
     metrics.handle.write('{"step": 150, "lo')  # being written right now
     metrics.handle.flush()
     results = analysis.load(tmp_path)

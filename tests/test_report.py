@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.records import TABLE_COLUMNS
+from harness.verdict import CELL_VERDICTS, RUN_FINAL
 
 
 def test_multirun_then_report(outputs, script, tiny_train):
@@ -26,7 +27,13 @@ def test_multirun_then_report(outputs, script, tiny_train):
     figure = (directory / "accuracy_vs_distance.png").read_bytes()
     assert figure[:4] == b"\x89PNG" and (directory / "accuracy_vs_distance.pdf").exists()
     windows = pd.read_csv(directory / "effective_window.csv")
-    assert set(windows.verdict) <= {"measured", "at_least", "budget_bound", "offset_shortcut"}
+    assert set(windows.verdict) <= set(CELL_VERDICTS) and len(windows) == 2  # one cell per model
+    runs = pd.read_csv(directory / "runs.csv")
+    assert set(runs.verdict) <= {*RUN_FINAL, "climbing"} and (runs.steps <= 4).all()  # the ladder's top: 4 steps
+    replayed = pd.read_csv(directory / "run_verdicts.csv")  # the analysis replays the loop's rule on validation
+    assert dict(zip(replayed.run_dir, replayed.verdict)) == dict(zip(runs.run_dir, runs.verdict))
+    rungs = pd.read_csv(directory / "rungs.csv")
+    assert set(rungs.run_dir) == set(runs.run_dir) and set(rungs.rung) <= {2, 4}
     assert len(pd.read_csv(directory / "steps_to_learn.csv")) == 4
 
     again = script(["-m", "analysis.report", str(directory)])  # regenerating gives the same outputs
