@@ -15,8 +15,9 @@ QUICK = ["train.warmup_steps=50", "train.eval_every=50", "train.log_every=50"]  
 
 def test_trained_attention_on_recall_puts_most_of_the_query_mass_on_the_marked_token(tmp_path, capsys, tiny_run):
     """A 2-layer attention model trained on recall (seq_len 32, distance 8, one rung of 300 steps, the quick
-    schedule) solves it within 100 steps and stops at its target, and its query puts most of its attention on the marked value token, 8 steps back: the maps and
-    the mass are the weights the model computes with, not a picture of something else.
+    schedule) solves it within 100 steps and stops at its target, and its query puts most of its attention on the
+    marked value token, 8 steps back: the maps and the mass are the weights the model computes with, not a picture
+    of something else.
 
     Measured on seeds 0-4: accuracy 1.0 after 100 steps, and the best head of layer 1 puts 0.76-0.99 of the
     query's mass on the value token (uniform attention would put about 0.04 there). At one training distance the
