@@ -36,20 +36,40 @@ DIRECTORY = next((Path(a) for a in sys.argv[1:] if Path(a).is_dir()), REPO / "ou
 
 # %%
 results = analysis.load(DIRECTORY)
+if not results.records:
+    raise SystemExit(f"no result.json records under {DIRECTORY}: run a sweep first (make demo)")
 table = results.table
 print(f"{len(results.records)} runs, {len(table)} rows; columns: {', '.join(table.columns[:12])}, ...")
 
 # %% [markdown]
 # ## The window table, with verdicts
 # `Report` is what `python -m analysis.report` computes from the loaded results: the lr chosen per cell on
-# validation accuracy, then the windows at that lr with their verdicts (measured, at_least, budget_bound,
-# offset_shortcut; see analysis/trust.py). `claim` is what may be said: no number where none is claimed.
+# validation accuracy (successive halving up the budget ladder), then the windows at that lr with their verdicts
+# (measured, at_least, budget_bound, not_learned, offset_shortcut), by the rule stated once in
+# harness/verdict.py. `window_text` is the median over seeds of each seed's located window, `range_text` the
+# range over seeds; `claim` is what may be said, with the budget: no number where none is claimed.
 
 # %%
 report = Report(results)
 windows = report.windows
-with pd.option_context("display.width", 160, "display.max_colwidth", 60):
-    print(windows[["task", "protocol", "model", "lr", "verdict", "claim", "ci_text", "n_seeds"]].to_string(index=False))
+columns = ["task", "protocol", "model", "lr", "verdict", "window_text", "range_text", "resolution", "n_seeds",
+           "budget_text"]
+with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+    print(windows[columns].to_string(index=False))
+    print("\n".join(f"{w.task} / {w.model}: {w.claim}" for w in windows.itertuples()))
+
+# %% [markdown]
+# ## Each seed, and each run up the ladder
+# `report.seed_windows` holds every seed's window (on its test curve) and the validation window its verdict
+# read; `report.run_verdicts` every run's verdict at its last rung and why; `results.rungs` the validation
+# curve of every run at every rung it reached.
+
+# %%
+with pd.option_context("display.width", 200):
+    print(report.seed_windows[["task", "model", "seed", "verdict", "window_text", "val_window", "steps"]]
+          .to_string(index=False))
+    print(report.run_verdicts.sort_values(["task", "model", "seed", "steps"])[
+        ["task", "model", "seed", "steps", "stop_reason", "verdict", "why"]].to_string(index=False))
 
 # %% [markdown]
 # ## A plot of your own
