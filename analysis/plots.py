@@ -243,6 +243,44 @@ def seed_extremes(text: str) -> tuple[float, float]:
     return min(values), max(values)
 
 
+def extrapolation_plot(table: pd.DataFrame, extrapolation: pd.DataFrame):
+    """Accuracy against distance inside and past the training range, one panel per task, one line per model
+    (mean over seeds; attention under each encoding is its own model). A vertical line marks the longest trained
+    distance; points right of it were never trained on and sit in longer sequences than any seen in training.
+    Models that cannot take the longer inputs are named in the panel's legend, never drawn as zeros."""
+    finished = table[(table.status == "finished") & table.accuracy.notna() & table.task.isin(extrapolation.task)]
+    finished = finished[finished.length.isna() | ~finished.trained.astype(bool)]  # positions-only rows aside
+    models = ordered_models(finished.model.unique())
+    palette = dict(zip(models, sns.color_palette("colorblind", len(models))))
+    tasks = sorted(finished.task.unique())
+    grid = sns.relplot(data=finished, kind="line", x="distance", y="accuracy", hue="model", hue_order=models,
+                       palette=palette, col="task", col_order=tasks, col_wrap=min(3, len(tasks)), marker=None,
+                       estimator="mean", errorbar=("pi", 100), height=3.3, aspect=1.3, legend=False,
+                       facet_kws={"sharex": False})
+    entries = model_handles(models, palette)
+    for task, ax in grid.axes_dict.items():
+        subset, cells = finished[finished.task == task], extrapolation[extrapolation.task == task]
+        for chance in sorted(subset.chance_accuracy.dropna().unique()):
+            ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
+        longest = cells.max_trained_distance.dropna()
+        if len(longest):
+            ax.axvline(longest.max(), color="black", linestyle="-.", linewidth=1)
+        cannot = ", ".join(cells[cells.verdict == "cannot"].model)
+        if cannot:
+            ax.text(0.02, 0.04, f"cannot: {cannot}", transform=ax.transAxes, fontsize=6)
+        log2_axis(ax)
+        ax.set_ylim(-0.02, 1.05)
+    entries["chance"] = Line2D([], [], color="grey", linestyle="--")
+    entries["longest trained distance"] = Line2D([], [], color="black", linestyle="-.")
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("dependency distance (steps back)", "accuracy on scored positions")
+    grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
+    grid.figure.suptitle(f"Past the trained length: right of the dash-dot line nothing was trained on, and each "
+                         f"distance sits in a sequence just long enough to hold it\nbudget: {budget_text(finished)}",
+                         fontsize=8, y=1.08)
+    return grid
+
+
 # ----------------------------------------------------------------------------------------- training dynamics
 
 
@@ -481,3 +519,44 @@ def draw_growth(data: pd.DataFrame, limited: pd.DataFrame, **_) -> None:
             points = series[series.censored == censored]
             ax.scatter(points.step, points.window, marker=marker, s=18, color=colour, zorder=3)
     log2_axis(ax, "y")
+
+
+# ---------------------------------------------------------------------------------------------- cost
+
+
+def cost_plot(cost: pd.DataFrame, slopes: pd.DataFrame):
+    """Time and memory against sequence length (benchmarks.cost's tables: one training step, or reading one
+    sequence at inference), log-log, one panel each, one line per model (colour: its conf/model, dashed: the
+    explicit attention path) named with its fitted slopes; slope-1 and slope-2 guides in grey."""
+    measured = cost[cost.status == "measured"]
+    inference = str(measured["mode"].iloc[0]) == "inference" if "mode" in measured else False
+    what = "reading one sequence at inference" if inference else "one training step"
+    fitted = slopes.pivot_table(index="model", columns="metric", values="slope")
+    label = {m: f"{m} (slope time {fitted.loc[m].get('time', np.nan):.2f}, memory "
+                f"{fitted.loc[m].get('memory', np.nan):.2f})" if m in fitted.index else m for m in measured.model}
+    colour = model_palette(measured.config)
+    measured = measured.assign(label=measured.model.map(label))
+    long = pd.concat([measured.assign(metric=f"time of {what} (ms)", value=measured.step_time_s * 1e3),
+                      measured.assign(metric=f"memory of {what} (MiB)", value=measured.memory_bytes * 2.0 ** -20)])
+    grid = sns.relplot(data=long, kind="line", x="seq_len", y="value", hue="label", style="path", marker="o",
+                       palette={label[m]: colour[c] for m, c in zip(measured.model, measured.config)}, col="metric",
+                       height=3.6, aspect=1.2, facet_kws={"sharey": False})
+    low, high = measured.seq_len.min(), measured.seq_len.max()
+    for metric, ax in grid.axes_dict.items():
+        lines = long[long.metric == metric]
+        anchor = lines[lines.seq_len == low].value.median()
+        for power, style in ((1, (0, (1, 3))), (2, (0, (4, 4)))):
+            ax.plot([low, high], [anchor, anchor * (high / low) ** power], color="grey", linestyle=style, lw=0.8)
+        log2_axis(ax)
+        ax.set_yscale("log")
+    grid.set_titles("{col_name}", size=9)
+    grid.set_axis_labels("sequence length L", "")
+    first = cost.iloc[0]
+    skipped = int((cost.status == "skipped").sum())
+    params = ", ".join(f"{m} {p / 1e3:.0f}k" for m, p in measured.groupby("model", sort=False).params.median().items())
+    grid.figure.suptitle(f"Cost of {what} (batch {int(first.batch_size)}) on {first.device_name or first.device}, "
+                         f"{first.torch_threads} thread(s); params: {params}\ntime: median of "
+                         f"{int(measured.repeats.max())} repeats; memory: {measured.memory_meaning.iloc[0]}\nslopes "
+                         f"fitted over the longest half of the lengths measured; grey: slope 1 (dotted) and 2 (dashed); "
+                         f"{skipped} (model, length) skipped for the time or memory budget", fontsize=8, y=1.12)
+    return grid

@@ -5,6 +5,7 @@
     results.runs        # one row per run: Record's scalar fields and its distance lists
     results.history     # one row per run, evaluation and distance: the run's keys + HistoryPoint's fields
     results.rungs       # one row per run, rung and distance of the fine curve: the validation curve judged there
+    results.beyond      # past the training length (train.extrapolate): test rows, and validation rows per rung
     results.live        # runs still training (metrics.jsonl, no result.json yet): one row per step and series
     results.records, results.sweeps, results.unreadable
 
@@ -70,6 +71,12 @@ class Results:
     @cached_property
     def rungs(self) -> pd.DataFrame:
         return sized(rung_table(self.records), self.records)
+
+    @cached_property
+    def beyond(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(test rows, validation rows per rung) scored past the training length, each with its ``length``."""
+        return sized(tidy(self.records, beyond=True), self.records), sized(rung_table(self.records, beyond=True),
+                                                                           self.records)
 
     @cached_property
     def live(self) -> pd.DataFrame:
@@ -138,15 +145,17 @@ def run_fields(record: Record) -> dict:
     return {name: getattr(record, name) for name in RUN_FIELDS}
 
 
-def tidy(records: list[Record]) -> pd.DataFrame:
+def tidy(records: list[Record], beyond: bool = False) -> pd.DataFrame:
     """One row per (run, distance of its fine curve), on the test sets. A failed run, or one paused on the ladder
     (its test sets are scored only once it is final), gets a row per distance it should have measured, with no
     accuracy, so it is visible wherever it would have appeared, and never as a zero."""
     rows = []
     for record in records:
         run = run_fields(record)
-        if record.complete and record.accuracy_by_distance:
-            rows += [{**run, **dataclasses.asdict(score)} for score in record.accuracy_by_distance]
+        if beyond:  # past the training length only (``length`` set); see Results.beyond
+            rows += [{**run, **dataclasses.asdict(s)} for s in record.accuracy_by_distance if s.length is not None]
+        elif record.complete and record.accuracy_by_distance:
+            rows += [{**run, **dataclasses.asdict(s)} for s in record.accuracy_by_distance if s.length is None]
         else:
             rows += [{**run, "distance": d, "n": 0, "trained": d in record.train_distances,
                       "heldout": d in record.heldout_distances, "val_n": 0}
@@ -177,7 +186,7 @@ def history_table(records: list[Record]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
-def rung_table(records: list[Record]) -> pd.DataFrame:
+def rung_table(records: list[Record], beyond: bool = False) -> pd.DataFrame:
     """One row per (finished run, rung, distance of the fine curve): the validation curve harness.verdict judged
     at that rung (with each position's right or wrong answer, for paired comparisons between rungs), and the
     verdict the loop drew there."""
@@ -185,10 +194,15 @@ def rung_table(records: list[Record]) -> pd.DataFrame:
     for record in filter(lambda r: r.complete, records):
         run = {key: getattr(record, key) for key in HISTORY_KEYS}
         trained, heldout = set(record.train_distances), set(record.heldout_distances)
+        if beyond:  # the rows scored past the training length (RungResult.beyond), with their length
+            rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "length": length,
+                      "accuracy": a, "n": n, "answers": answers, "trained": d in trained, "heldout": False}
+                     for rung in record.rung_results for d, length, a, n, answers in rung.beyond]
+            continue
         rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "accuracy": a, "n": n,
                   "answers": answers[0] if answers else "", "trained": d in trained, "heldout": d in heldout}
                  for rung in record.rung_results for d, a, n, *answers in rung.curve]
-    return pd.DataFrame(rows, columns=RUNG_COLUMNS)
+    return pd.DataFrame(rows, columns=RUNG_COLUMNS + (["length"] if beyond else []))
 
 
 def live_table(run_dirs: list[Path], directory: Path) -> pd.DataFrame:

@@ -82,6 +82,12 @@ class Report:
         return seed_windows(self.table, self.run_verdicts, self.fraction)
 
     @cached_property
+    def extended(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The test table and the rungs table with the rows past the training length added (at the chosen lr)."""
+        test, val = (at_chosen_lr(frame, self.lr_choice) for frame in self.results.beyond)
+        return pd.concat([self.table, test], ignore_index=True), pd.concat([self.rungs, val], ignore_index=True)
+
+    @cached_property
     def windows(self) -> pd.DataFrame:
         return window_table(self.table, self.rungs, self.fraction, self.resamples)
 

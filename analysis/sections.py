@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from analysis import capacity, plots
+from analysis import beyond, capacity, plots
 from analysis.records import CELL, model_labels
 from analysis.records import relative as rel
 from analysis.steps import steps_to_learn
@@ -252,6 +252,42 @@ def capacity_section(report: Report) -> str:
     return "\n".join(lines)
 
 
+def beyond_section(report: Report) -> str:
+    """Windows past the training length beside the windows inside it (analysis.beyond)."""
+    table, rungs = report.extended
+    found = beyond.extrapolation_table(table, rungs, report.windows, report.results.runs, report.fraction)
+    if found.empty:
+        return ""
+    report.table_csv(found, "extrapolation")
+    positions = report.table_csv(beyond.position_table(table), "positions_beyond_training")
+    lines = ["## Beyond the trained length", "",
+             "Each run was also scored past the length it trained on: at distances past the longest trained one, "
+             "each in sequences of its own length, and at its trained distances in the longest of those sequences "
+             "(where only the positions are new). The extended window is located on the in-range curve plus the "
+             "distances beyond, and judged by the same rule (`harness/verdict.py`). Tables: "
+             "[extrapolation.csv](extrapolation.csv), [positions_beyond_training.csv]"
+             "(positions_beyond_training.csv).", "",
+             *[f"- {line}" for line in beyond.summary(found)], "",
+             markdown_table(found.assign(verdict=found.verdict.str.replace("_", " "),
+                                         in_range_verdict=found.in_range_verdict.str.replace("_", " "),
+                                         cannot=found.cannot.fillna("")),
+                            {"task": "task", "model": "model", "lr": "lr", "in_range_text": "window in range",
+                             "in_range_verdict": "its verdict", "max_trained_distance": "longest trained",
+                             "train_length": "trained at length", "window_text": "window past training",
+                             "range_text": "seeds' range", "verdict": "verdict", "max_distance": "longest measured",
+                             "cannot": "cannot because", "budget_text": "trained"}), ""]
+    if len(positions):
+        shown = positions.assign(**{c: positions[c].map("{:.3f}".format) for c in ("accuracy", "accuracy_long",
+                                                                                   "change")})
+        lines += ["Trained distances at a longer length (position only):", "",
+                  markdown_table(shown, {"task": "task", "model": "model", "distance": "distance",
+                                         "train_length": "trained at length", "accuracy": "accuracy there",
+                                         "length": "longer length", "accuracy_long": "accuracy at it",
+                                         "change": "change"}), ""]
+    path = report.figure(plots.extrapolation_plot(table, found), "extrapolation", "extrapolation_figure")
+    return "\n".join(lines + [image(path, "Accuracy past the training length")])
+
+
 def live_section(report: Report) -> str:
     live = report.results.live
     if live.empty:  # nothing training: drop what a report made while the sweep ran left behind
@@ -320,19 +356,26 @@ COST_READING = (
 
 
 def cost_section(report: Report) -> str:
-    directory = report.directory
-    figure, slopes = directory / "cost.png", directory / "cost_slopes.csv"
-    if not figure.exists():
+    """benchmarks.cost's tables, when they lie in the report's directory: one training step and, with --mode
+    inference, reading one sequence (the compute that reaching further costs), each drawn here."""
+    directory, lines = report.directory, ["## Cost scaling", ""]
+    for stem, what in (("cost", "one training step"), ("cost_inference", "reading one sequence at inference")):
+        table, slopes = directory / f"{stem}.csv", directory / f"{stem}_slopes.csv"
+        if not table.exists() or not slopes.exists():
+            continue
+        cost, fitted = pd.read_csv(table), pd.read_csv(slopes)
+        if not (cost.status == "measured").any():
+            continue
+        path = report.figure(plots.cost_plot(cost, fitted), stem, f"{stem}_figure")
+        shown = fitted.assign(slope=fitted.slope.map("{:.2f}".format))
+        lines += [f"**{what.capitalize()}.** Log-log slopes over the longest half of the lengths measured (2 = "
+                  f"quadratic, 1 = linear). Table: [{stem}.csv]({stem}.csv).", "", image(path, f"cost of {what}"), "",
+                  markdown_table(shown), ""]
+    if len(lines) == 2:
         return ("## Cost scaling\n\nNone measured yet. `python -m benchmarks.cost --out DIR` times one training step "
-                "and measures peak memory per model at sequence lengths 64 … 4096 on the current device; this report "
-                "includes it once `cost.png` exists here.")
-    lines = ["## Cost scaling", "", image(figure, "cost scaling"), ""]
-    if slopes.exists():
-        frame = pd.read_csv(slopes)
-        frame["slope"] = frame.slope.map("{:.2f}".format)
-        lines += ["Log-log slopes, fitted over the longest half of the lengths measured (2 = quadratic, 1 = linear). "
-                  "Table: [cost.csv](cost.csv).", "", COST_READING, "", markdown_table(frame)]
-    return "\n".join(lines)
+                "and measures its memory per model at sequence lengths 64 … 4096 (`--mode inference`: reading one "
+                "sequence); this report draws them once the tables lie here.")
+    return "\n".join(lines + [COST_READING])
 
 
 def runs_section(report: Report) -> str:
@@ -434,8 +477,8 @@ def learning_rates(report: Report) -> str:
                       markdown_table(grid.rename(columns={"tried": "lr (mean validation accuracy at the rung)"}))])
 
 
-SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, steps_section, dynamics_section,
-            capacity_section, live_section, attention_section, cost_section, runs_section, settings_section]
+SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, beyond_section, steps_section,
+            dynamics_section, capacity_section, live_section, attention_section, cost_section, runs_section, settings_section]
 
 
 # ---------------------------------------------------------------------------------------------- helpers

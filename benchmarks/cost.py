@@ -1,6 +1,8 @@
-"""The price of attention's unlimited window: time of one training step and peak memory against sequence length.
+"""The price of attention's unlimited window: time and peak memory against sequence length, of one training step
+(--mode train) or of reading sequences at inference (--mode inference: the "given compute" of reaching further).
 
     python -m benchmarks.cost --out outputs/cost
+    python -m benchmarks.cost --out outputs/cost --mode inference --lengths 128,256,512,1024,2048
     python -m benchmarks.cost --out outputs/quick --lengths 64,128,256 --models attention,gru --budget-seconds 60
 
 Each model is built by harness.config.build from its conf/model/*.yaml (default sizes, matched to about 0.1 M
@@ -22,8 +24,14 @@ A (model, L) is skipped, with the reason recorded, when the time of its steps, e
 length with the measured slope, would exceed what is left of that model's share of --budget-seconds, or its
 memory would not fit. Slopes are fitted in log-log over the longest half of the lengths measured.
 
-Outputs in --out: cost.csv (one row per model and length, skipped ones included), cost_slopes.csv and
-cost.png/.pdf. analysis.report includes them when they lie in the report's directory.
+Inference: each (model, L) runs in a fresh process, which reads a batch of sequences under inference_mode:
+the time per sequence is the median over --repeats forward passes divided by the batch; the memory is how far
+one forward pass raises the process's peak resident memory (ru_maxrss) above what building the model and a
+warm-up at the shortest length took, per sequence (on CUDA: the allocator's peak).
+
+Outputs in --out: cost.csv (training) or cost_inference.csv (one row per model and length, skipped ones
+included) with cost_slopes.csv or cost_inference_slopes.csv. This module writes tables only; analysis.report
+draws them when they lie in the report's directory.
 """
 
 from __future__ import annotations
@@ -35,30 +43,33 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
+import json
+import resource
+import subprocess
 
-matplotlib.use("Agg")  # files only
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-import torch  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from analysis.plots import log2_axis, model_palette, save  # noqa: E402
-from harness.config import REPO_ROOT, ConfigError, build  # noqa: E402
-from harness.runtime import resolve_device  # noqa: E402
-from harness.train import TrainingStep  # noqa: E402
+from harness.config import REPO_ROOT, ConfigError, build
+from harness.runtime import resolve_device
+from harness.train import TrainingStep
 
 MEMORY_MEANING = {  # memory_kind, in words (cost.csv carries it as memory_meaning, which the report prints)
     "cuda_max_allocated": "peak allocated by the CUDA allocator (torch.cuda.max_memory_allocated)",
     "cpu_saved_for_backward+params+grads+adamw": "tensors saved for backward + parameters, gradients and AdamW "
-                                                 "state; CPU has no allocator peak"}
+                                                 "state; CPU has no allocator peak",
+    "cpu_peak_rss_increase": "rise of the process's peak resident memory over one forward pass (ru_maxrss), in a "
+                             "fresh process"}
+MODES = ("train", "inference")
+FILES = {"train": "cost", "inference": "cost_inference"}  # the table's file stem for each mode
 DEFAULT_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096]
 DEFAULT_MODELS = ["attention", "attention_explicit", "gru", "lstm"]
 COST_COLUMNS = ["model", "config", "path", "params", "seq_len", "batch_size", "status", "reason", "step_time_s",
                 "step_time_min_s", "repeats", "tokens_per_s", "memory_bytes", "memory_kind", "memory_meaning",
-                "state_bytes", "device", "device_name", "torch_threads", "torch_version"]
+                "state_bytes", "device", "device_name", "torch_threads", "torch_version", "mode"]
 SLOPE_COLUMNS = ["model", "metric", "slope", "lengths", "n_points"]
 CPU_TRANSIENT_FACTOR = 4  # on CPU, temporaries of the forward pass come on top of saved tensors; guard with margin
 
@@ -129,7 +140,7 @@ def state_bytes(model, optimizer) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def measure(name: str, seq_len: int, batch_size: int, repeats: int, device: torch.device) -> dict:
+def measure_training(name: str, seq_len: int, batch_size: int, repeats: int, device: torch.device) -> dict:
     """Time and memory of one training step of model ``name`` at sequence length ``seq_len``."""
     base, config = model_config(name)
     setup = built(name, seq_len, batch_size)
@@ -158,6 +169,52 @@ def measure(name: str, seq_len: int, batch_size: int, repeats: int, device: torc
             "tokens_per_s": batch_size * seq_len / statistics.median(times), "memory_bytes": memory,
             "memory_kind": kind, "memory_meaning": MEMORY_MEANING[kind],
             "state_bytes": state_bytes(model, step.optimizer)}
+
+
+def measure_inference(name: str, seq_len: int, batch_size: int, repeats: int, device: torch.device) -> dict:
+    """Time per sequence and peak memory of reading ``batch_size`` sequences of ``seq_len`` at inference, in a
+    fresh process (peak resident memory is a high-water mark: one process per point keeps it honest)."""
+    probe = [sys.executable, "-m", "benchmarks.cost", "--probe", json.dumps([name, seq_len, batch_size, repeats,
+                                                                            str(device), torch.get_num_threads()])]
+    done = subprocess.run(probe, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"inference probe failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    return json.loads(lines[-1])
+
+
+def probe(name: str, seq_len: int, batch_size: int, repeats: int, device_name: str, threads: int) -> dict:
+    """One inference point, measured inside this (fresh) process; see measure_inference."""
+    torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    base, config = model_config(name)
+    setup = built(name, seq_len, batch_size)
+    model, task = setup.model.to(device).eval(), setup.task
+    tokens = torch.randint(task.vocab_size, (batch_size, seq_len), device=device)
+    with torch.inference_mode():
+        model(tokens[:1, : min(seq_len, 8)])  # warm-up at a short length: kernels, allocator
+        synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        model(tokens)
+        synchronize(device)
+        memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else \
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(tokens)
+            synchronize(device)
+            times.append(time.perf_counter() - started)
+    kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_peak_rss_increase"
+    median = statistics.median(times)
+    return {"model": name, "config": base, "path": config.get("path", "recurrent"),
+            "params": sum(p.numel() for p in model.parameters()), "seq_len": seq_len, "batch_size": batch_size,
+            "status": "measured", "reason": None, "step_time_s": median / batch_size,
+            "step_time_min_s": min(times) / batch_size, "repeats": repeats,
+            "tokens_per_s": batch_size * seq_len / median, "memory_bytes": max(memory, 0) / batch_size,
+            "memory_kind": kind, "memory_meaning": MEMORY_MEANING[kind], "state_bytes": None}
 
 
 def extrapolate(points: list[tuple[int, float]], length: int, default_slope: float = 2.0) -> float:
@@ -191,10 +248,13 @@ def skip_reason(measured: list[dict], length: int, steps: int, seconds_left: flo
 
 
 def sweep(models: list[str], lengths: list[int], batch_size: int, repeats: int, budget: float, device: torch.device,
-          memory_limit: float, log=print) -> pd.DataFrame:
-    """Every (model, length), shortest first; each model gets an equal share of the time budget."""
+          memory_limit: float, log=print, mode: str = "train") -> pd.DataFrame:
+    """Every (model, length), shortest first; each model gets an equal share of the time budget. In inference
+    mode a row's times and memory are per sequence."""
     share = budget / len(models)
-    measure(models[0], lengths[0], batch_size, 1, device)  # warm the process up (allocator, kernels); discarded
+    measure = measure_training if mode == "train" else measure_inference
+    if mode == "train":
+        measure(models[0], lengths[0], batch_size, 1, device)  # warm the process up (allocator, kernels); discarded
     rows = []
     for name in models:
         measured: list[dict] = []
@@ -218,8 +278,9 @@ def sweep(models: list[str], lengths: list[int], batch_size: int, repeats: int, 
                 row = {"model": name, "seq_len": length, "batch_size": batch_size, "status": "skipped",
                        "reason": reason}
                 first_skipped = first_skipped or length
-            log(f"{name:>20} L={length:>5}: " + (f"{row['step_time_s'] * 1e3:9.1f} ms/step, "
-                                                  f"{row['memory_bytes'] / 2 ** 20:9.1f} MiB"
+            unit = "step" if mode == "train" else "sequence"
+            log(f"{name:>20} L={length:>5}: " + (f"{row['step_time_s'] * 1e3:9.2f} ms/{unit}, "
+                                                  f"{row['memory_bytes'] / 2 ** 20:9.2f} MiB"
                                                   if reason is None else f"skipped: {reason}"))
             rows.append(row)
     return pd.DataFrame(rows, columns=COST_COLUMNS)
@@ -237,47 +298,6 @@ def fit_slopes(cost: pd.DataFrame) -> pd.DataFrame:
             rows.append({"model": model, "metric": metric, "slope": slope, "n_points": len(top),
                          "lengths": f"{int(top.seq_len.min())}-{int(top.seq_len.max())}"})
     return pd.DataFrame(rows, columns=SLOPE_COLUMNS)
-
-
-# ---------------------------------------------------------------------------------------------- figure
-
-
-def cost_plot(cost: pd.DataFrame, slopes: pd.DataFrame):
-    """Time per step and memory against sequence length, log-log, one panel each, one line per model (colour: its
-    conf/model, dashed: the explicit attention path) named with its fitted slopes, slope-1 and slope-2 guides in
-    grey."""
-    measured = cost[cost.status == "measured"]
-    fitted = slopes.pivot_table(index="model", columns="metric", values="slope")
-    label = {m: f"{m} (slope time {fitted.loc[m].get('time', np.nan):.2f}, memory "
-                f"{fitted.loc[m].get('memory', np.nan):.2f})" if m in fitted.index else m for m in measured.model}
-    colour = model_palette(measured.config)
-    measured = measured.assign(label=measured.model.map(label))
-    long = pd.concat([measured.assign(metric="time of one training step (ms)", value=measured.step_time_s * 1e3),
-                      measured.assign(metric="memory of one training step (MiB)",
-                                      value=measured.memory_bytes * 2.0 ** -20)])
-    grid = sns.relplot(data=long, kind="line", x="seq_len", y="value", hue="label", style="path", marker="o",
-                       palette={label[m]: colour[c] for m, c in zip(measured.model, measured.config)}, col="metric",
-                       height=3.6, aspect=1.2, facet_kws={"sharey": False})
-    low, high = measured.seq_len.min(), measured.seq_len.max()
-    for metric, ax in grid.axes_dict.items():
-        lines = long[long.metric == metric]
-        anchor = lines[lines.seq_len == low].value.median()
-        for power, style in ((1, (0, (1, 3))), (2, (0, (4, 4)))):
-            ax.plot([low, high], [anchor, anchor * (high / low) ** power], color="grey", linestyle=style, lw=0.8)
-        log2_axis(ax)
-        ax.set_yscale("log")
-    grid.set_titles("{col_name}", size=9)
-    grid.set_axis_labels("sequence length L", "")
-    first = cost.iloc[0]
-    skipped = int((cost.status == "skipped").sum())
-    params = ", ".join(f"{m} {p / 1e3:.0f}k" for m, p in measured.groupby("model", sort=False).params.median().items())
-    grid.figure.suptitle(f"Cost of one training step (harness.train.TrainingStep, batch {int(first.batch_size)}, "
-                         f"AdamW) on {first.device_name or first.device}, {first.torch_threads} thread(s); params: "
-                         f"{params}\ntime: median of {int(measured.repeats.max())} steps; memory: "
-                         f"{MEMORY_MEANING[measured.memory_kind.iloc[0]]}\nslopes fitted over the longest half of the "
-                         f"lengths measured; grey: slope 1 (dotted) and 2 (dashed); {skipped} (model, length) skipped "
-                         "for the time or memory budget (cost.csv)", fontsize=8, y=1.12)
-    return grid
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -309,7 +329,10 @@ def memory_limit_bytes(requested: float | None, device: torch.device) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cost",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="directory for cost.csv, cost_slopes.csv, cost.png")
+    parser.add_argument("--out", type=Path, help="directory for the table and its slopes (required)")
+    parser.add_argument("--mode", default="train", help="train (one training step) or inference (reading "
+                                                        "sequences, per sequence); default %(default)s")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)  # one inference point, in a fresh process
     parser.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)),
                         help="comma-separated sequence lengths; default %(default)s")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
@@ -324,7 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-memory-gb", type=float, default=None,
                         help="skip points predicted to need more; default 90%% of the GPU, or 25%% of free RAM")
     args = parser.parse_args(argv)
+    if args.probe:
+        print(json.dumps(probe(*json.loads(args.probe))))
+        return 0
     try:
+        if args.out is None:
+            raise CostError("--out: required (the directory for the table)")
+        if args.mode not in MODES:
+            raise CostError(f"--mode={args.mode!r}: allowed are {', '.join(MODES)}")
         lengths = sorted(set(parse_list("--lengths", args.lengths, int)))
         models = parse_list("--models", args.models)
         for name in models:
@@ -343,16 +373,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     cost = sweep(models, lengths, args.batch_size, args.repeats, args.budget_seconds, device,
-                 memory_limit_bytes(args.max_memory_gb, device), log=lambda line: print(line, flush=True))
+                 memory_limit_bytes(args.max_memory_gb, device), log=lambda line: print(line, flush=True),
+                 mode=args.mode)
     cost = cost.assign(device=str(device), torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
-                       device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+                       device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                       mode=args.mode)
     slopes = fit_slopes(cost)
-    cost.to_csv(args.out / "cost.csv", index=False)
-    slopes.to_csv(args.out / "cost_slopes.csv", index=False)
+    stem = FILES[args.mode]
+    cost.to_csv(args.out / f"{stem}.csv", index=False)
+    slopes.to_csv(args.out / f"{stem}_slopes.csv", index=False)
     print(slopes.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"cost: {args.out / 'cost.csv'}\nslopes: {args.out / 'cost_slopes.csv'}")
-    if (cost.status == "measured").any():
-        print(f"figure: {save(cost_plot(cost, slopes), args.out / 'cost')[0]}")
+    print(f"cost: {args.out / f'{stem}.csv'}\nslopes: {args.out / f'{stem}_slopes.csv'}\n"
+          f"figure: python -m analysis.report {args.out} draws it")
     return 0
 
 if __name__ == "__main__":

@@ -24,13 +24,15 @@ def test_cost_script_measures_tiny_lengths_and_writes_tidy_outputs(tmp_path, cap
         assert group.sort_values("seq_len").memory_bytes.is_monotonic_increasing, model
     slopes = pd.read_csv(tmp_path / "cost_slopes.csv")
     assert set(slopes.metric) == {"time", "memory"} and set(slopes.model) == set(table.model)
-    assert (tmp_path / "cost.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "cost.pdf").exists()
     assert "figure:" in capsys.readouterr().out
+    from analysis import plots  # the figure is the report's: benchmarks write tables, analysis draws them
+    plots.save(plots.cost_plot(table, slopes), tmp_path / "cost")
+    assert (tmp_path / "cost.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "cost.pdf").exists()
 
 
 def test_explicit_attention_saves_the_quadratic_weights_the_fused_kernel_does_not():
     def activations(name, length):  # bytes saved for backward: the step's memory without parameters and state
-        row = cost.measure(name, length, 2, 1, torch.device("cpu"))
+        row = cost.measure_training(name, length, 2, 1, torch.device("cpu"))
         return row["memory_bytes"] - row["state_bytes"]
 
     fused, explicit = (activations(name, 256) / activations(name, 64) for name in ("attention", "attention_explicit"))
@@ -58,3 +60,23 @@ def test_unknown_model_is_refused(tmp_path, capsys):
     assert cost.main(["--out", str(tmp_path), "--models", "transformerxl"]) == 2
     error = capsys.readouterr().err
     assert "transformerxl" in error and "allowed are" in error and "attention" in error
+
+
+def test_inference_mode_measures_each_point_in_a_fresh_process(tmp_path):
+    """Per sequence: the time of one forward pass over the batch and the rise of peak resident memory it
+    causes; attention's memory grows faster with length than the GRU's."""
+    code = cost.main(["--out", str(tmp_path), "--mode", "inference", "--lengths", "64,512", "--models",
+                      "attention_explicit,gru", "--budget-seconds", "600", "--repeats", "1", "--batch-size", "4",
+                      "--threads", "1"])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "cost_inference.csv")
+    assert (table.status == "measured").all() and set(table["mode"]) == {"inference"}
+    assert set(table.memory_kind) == {"cpu_peak_rss_increase"} and (table.step_time_s > 0).all()
+    growth = table.pivot_table(index="model", columns="seq_len", values="memory_bytes")
+    assert growth.loc["attention_explicit", 512] > growth.loc["attention_explicit", 64]
+    assert (tmp_path / "cost_inference_slopes.csv").exists()
+
+
+def test_a_bad_mode_is_refused(tmp_path, capsys):
+    assert cost.main(["--out", str(tmp_path), "--mode", "serve"]) == 2
+    assert "--mode='serve'" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""Beyond the trained length: does a window reach past what the model was trained on?
+
+Runs with ``train.extrapolate`` score, at every rung and on the test sets, distances past the longest trained
+one, each in sequences of its own length, and the listed trained distances at the longest of those lengths
+(analysis.records keeps their sequence length in ``length``; in-range rows have none). Two tables, each a pure
+function of the tidy tables:
+
+- ``extrapolation_table``: per cell, the window on the curve extended past training (the in-range fine curve
+  plus the distances beyond), located and judged by harness.verdict exactly as the window inside the training
+  range (clause 4 on the extended validation curves at each rung, clause 5 over seeds), beside the in-range
+  window. A model that cannot take the longer inputs at all (learned positions) is ``cannot``, with its reason.
+- ``position_table``: per cell and trained distance, accuracy at the training length and at the longest
+  length, where only the positions are new.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.window import KEYS, budget_text, of_cell
+from harness import verdict
+
+EXTRAPOLATION_COLUMNS = KEYS + ["verdict", "window", "censored", "window_text", "range_text", "in_range_verdict",
+                                "in_range_text", "max_trained_distance", "train_length", "longest_length",
+                                "max_distance", "n_seeds", "budget_text", "cannot", "params"]
+POSITION_COLUMNS = KEYS + ["distance", "train_length", "accuracy", "length", "accuracy_long", "change", "n_seeds"]
+
+
+def extended_curve(points: pd.DataFrame, longest_trained: int) -> list[verdict.Point]:
+    """In-range rows and rows past the longest trained distance, one per distance (mean over runs), ascending."""
+    keep = points[points.length.isna() | (points.distance > longest_trained)]
+    merged = keep.groupby("distance", as_index=False)[["accuracy", "n"]].mean()
+    return [verdict.Point(int(d), float(a), int(n)) for d, a, n in zip(merged.distance, merged.accuracy, merged.n)]
+
+
+def run_extended_verdicts(rungs: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Per run with distances past training: clause 4 on its extended validation curves at each rung
+    (``rungs``: the in-range rows and the rows past training, the latter with their ``length``)."""
+    rows = []
+    beyond = rungs[rungs.length.notna()]
+    for run_dir, run in rungs[rungs.run_dir.isin(beyond.run_dir)].groupby("run_dir", sort=True):
+        first = run.iloc[0]
+        longest = int(run[run.trained.astype(bool)].distance.max())
+        curves = []
+        for _, points in run.groupby("rung", sort=True):
+            keep = points[points.length.isna() | (points.distance > longest)].sort_values("distance")
+            curves.append([verdict.Point(int(d), float(a), int(n), str(s)) for d, a, n, s in
+                           zip(keep.distance, keep.accuracy, keep.n, keep.answers.fillna(""))])
+        made = verdict.decide_run(curves, first.chance_accuracy, top=run.rung.max() >= first.max_steps,
+                                  at_target=first.stop_reason == "target", fraction=fraction)
+        verdict_text = made.verdict
+        if first.stop_reason == "target" or made.verdict == "target":  # the in-range target is no extended verdict
+            verdict_text = "at_least" if made.window.censored == "above" else "measured"
+        rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "verdict": verdict_text})
+    return pd.DataFrame(rows, columns=KEYS + ["seed", "run_dir", "verdict"])
+
+
+def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.DataFrame, runs: pd.DataFrame,
+                        fraction: float = verdict.FRACTION) -> pd.DataFrame:
+    """Per cell with distances past training (or a model that could not take them): the extended window and its
+    verdict, beside the in-range one. ``table`` and ``rungs``: the in-range tables concatenated with
+    Results.beyond's (rows past training carry a ``length``); ``windows``: analysis.window.window_table;
+    ``runs``: the run table."""
+    tried = runs[runs.run_dir.isin(table[table.length.notna()].run_dir) | runs.cannot.notna()]
+    if tried.empty:
+        return pd.DataFrame(columns=EXTRAPOLATION_COLUMNS)
+    extended = run_extended_verdicts(rungs, fraction)
+    measured = table[(table.status == "finished") & table.accuracy.notna()]
+    rows = []
+    for key, cell in tried.groupby(KEYS, sort=True, dropna=False):
+        inside = windows[of_cell(windows, key)]
+        row = {**dict(zip(KEYS, key)), "n_seeds": cell.seed.nunique(), "params": cell.params.median(),
+               "train_length": int(cell.seq_len.max()), "budget_text": budget_text(cell, key[KEYS.index("batch_size")]),
+               "in_range_verdict": inside.verdict.iloc[0] if len(inside) else "",
+               "in_range_text": inside.window_text.iloc[0] if len(inside) else ""}
+        if cell.cannot.notna().any():
+            rows.append({**row, "verdict": "cannot", "cannot": cell.cannot.dropna().iloc[0]})
+            continue
+        points = measured[measured.run_dir.isin(cell.run_dir)]
+        longest = int(points[points.trained.astype(bool) & points.length.isna()].distance.max())
+        at = verdict.threshold(cell.chance_accuracy.max(), fraction)
+        windows_by_seed = [verdict.locate(extended_curve(seed_points, longest), at)
+                           for _, seed_points in points.groupby("seed")]
+        run_verdicts = list(extended[extended.run_dir.isin(cell.run_dir)].verdict)
+        run_verdicts += ["climbing"] * (cell.run_dir.nunique() - len(run_verdicts))  # paused: no extended curve
+        row.update(verdict=verdict.decide_cell(run_verdicts, windows_by_seed, []), max_trained_distance=longest,
+                   longest_length=int(points.length.max()), max_distance=int(points.distance.max()))
+        if windows_by_seed:
+            middle, low, high = verdict.median_window(windows_by_seed)
+            row.update(window=middle.value, censored=middle.censored, window_text=middle.text,
+                       range_text=middle.text if low == high else f"{low.text}–{high.text}")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
+
+
+def position_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and trained distance scored at a longer length: accuracy at the training length and there."""
+    measured = table[(table.status == "finished") & table.accuracy.notna()]
+    long = measured[measured.length.notna() & measured.trained.astype(bool)]
+    rows = []
+    for key, cell in long.groupby(KEYS + ["distance", "length"], sort=True, dropna=False):
+        short = measured[of_cell(measured, key[:len(KEYS)]) & measured.length.isna() & (measured.distance == key[-2])]
+        rows.append({**dict(zip(KEYS, key[:len(KEYS)])), "distance": key[-2], "length": key[-1],
+                     "train_length": int(cell.seq_len.max()), "accuracy": short.accuracy.mean(),
+                     "accuracy_long": cell.accuracy.mean(), "change": cell.accuracy.mean() - short.accuracy.mean(),
+                     "n_seeds": cell.seed.nunique()})
+    return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+def summary(extrapolation: pd.DataFrame) -> list[str]:
+    """One sentence per task: how far each model's window reaches past its training length."""
+    lines = []
+    for task, cells in extrapolation.groupby("task", sort=True):
+        parts = []
+        for cell in cells.itertuples(index=False):
+            if cell.verdict == "cannot":
+                parts.append(f"{cell.model}: cannot ({cell.cannot})")
+                continue
+            trained = f"trained to {cell.max_trained_distance:.0f} at length {cell.train_length}"
+            parts.append(f"{cell.model}: {cell.window_text} ({cell.verdict.replace('_', ' ')}; {trained})"
+                         if cell.window == cell.window else f"{cell.model}: {cell.verdict.replace('_', ' ')}")
+        lines.append(f"**{task}**: " + "; ".join(parts) + ".")
+    return lines
+
