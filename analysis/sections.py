@@ -478,7 +478,8 @@ def learning_rates(report: Report) -> str:
 
 
 SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, beyond_section, steps_section,
-            dynamics_section, capacity_section, live_section, attention_section, cost_section, runs_section, settings_section]
+            dynamics_section, capacity_section, live_section, attention_section, cost_section, runs_section,
+            settings_section]
 
 
 # ---------------------------------------------------------------------------------------------- helpers

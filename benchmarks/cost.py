@@ -37,15 +37,14 @@ draws them when they lie in the report's directory.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-import json
-import resource
-import subprocess
 
 import numpy as np
 import pandas as pd
