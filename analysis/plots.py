@@ -558,5 +558,6 @@ def cost_plot(cost: pd.DataFrame, slopes: pd.DataFrame):
                          f"{first.torch_threads} thread(s); params: {params}\ntime: median of "
                          f"{int(measured.repeats.max())} repeats; memory: {measured.memory_meaning.iloc[0]}\nslopes "
                          "fitted over the longest half of the lengths measured; grey: slope 1 (dotted) and 2 "
-                         f"(dashed); {skipped} (model, length) skipped for the time or memory budget", fontsize=8, y=1.12)
+                         f"(dashed); {skipped} (model, length) skipped for the time or memory budget",
+                         fontsize=8, y=1.12)
     return grid
