@@ -146,11 +146,14 @@ def fit_table(table: pd.DataFrame, seeds: pd.DataFrame, info: pd.DataFrame) -> p
 
 
 def seed_alphas(used: pd.DataFrame, seeds: pd.DataFrame) -> list[float]:
-    """α fitted on each seed's own windows, over the sizes where that seed's window is uncensored."""
+    """α fitted on each seed's own windows in this fit's setting (at each size's lr), over the sizes where that
+    seed's window is uncensored."""
     alphas = []
-    picked = seeds[seeds.model.isin(used.variant) & (seeds.censored == "none") & seeds.window.notna()]
+    same = np.logical_and.reduce([seeds[k] == used[k].iloc[0] for k in SETTING])  # this fit's setting only
+    cells = pd.MultiIndex.from_arrays([seeds.model, seeds.lr]).isin(list(zip(used.variant, used.lr)))
+    picked = seeds[same & cells & (seeds.censored == "none") & seeds.window.notna()]
     sizes = used.set_index("variant").state_size
-    for _, rows in picked[picked.task == used.task.iloc[0]].groupby("seed"):
+    for _, rows in picked.groupby("seed"):
         if rows.model.nunique() >= 2:
             x = np.log2(rows.model.map(sizes).to_numpy(float))
             alphas.append(least_squares(x, np.log2(rows.window.to_numpy(float)))[0])

@@ -90,6 +90,19 @@ def test_alpha_over_seeds_is_the_range_of_each_seeds_own_fit(tmp_path):
     assert fit.alpha_min < CAPACITY_ALPHA < fit.alpha_max
 
 
+def test_alpha_over_seeds_fits_each_setting_on_its_own_windows(tmp_path):
+    """The same family on dense n-back (windows 2 * S^0.5) and mixed n-back (a window of 8 at every size): each
+    setting's seeds are fitted on that setting's windows alone."""
+    for seed in (0, 1):
+        for size in CAPACITY_SIZES:
+            write(tmp_path, sized_run("gru", "nback", seed, size, [step(law(size), CAPACITY_DISTANCES)] * STABLE_RUNGS))
+            write(tmp_path, sized_run("gru", "nback", seed, size, [step(8, CAPACITY_DISTANCES)] * STABLE_RUNGS,
+                                      protocol="mixed"))
+    fits = analysed(tmp_path)[0].fits.set_index("protocol")
+    assert fits.loc["dense", ["alpha", "alpha_min", "alpha_max"]].tolist() == pytest.approx([CAPACITY_ALPHA] * 3)
+    assert fits.loc["mixed", ["alpha", "alpha_min", "alpha_max"]].tolist() == pytest.approx([0.0] * 3, abs=1e-9)
+
+
 def one_size(directory, rungs, seeds=(0, 1), size: int = 64, **options) -> pd.Series:
     for seed in seeds:
         write(directory, sized_run("gru", "nback", seed, size, rungs, **options))

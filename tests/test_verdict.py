@@ -369,6 +369,21 @@ def test_an_interval_over_seeds_only_with_five_or_more_and_of_measured_windows()
     assert verdict.seed_interval([window(15)] * 5, resamples=100) == (window(15), window(15))
 
 
+def test_the_interval_over_seeds_narrows_as_seeds_are_added():
+    """Seeds' windows scattered around 20 (sd 2 steps): the mean width of the interval over replicate sweeps is
+    smaller with 20 seeds than with 5. One draw of 5 can be narrow by luck, so the claim is tested on average."""
+    rng = np.random.default_rng(7)
+    widths = {}
+    for count in (5, 20):
+        replicates = []
+        for _ in range(20):
+            seeds = [window(int(w)) for w in np.round(rng.normal(20, 2, count))]
+            low, high = verdict.seed_interval(seeds, resamples=300)
+            replicates.append(high.value - low.value)
+        widths[count] = np.mean(replicates)
+    assert 0 < widths[20] < widths[5]
+
+
 # ---------------------------------------------------------------------------------------------- 5. held-out checks
 
 
