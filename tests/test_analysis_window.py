@@ -100,7 +100,7 @@ def test_the_verdict_follows_validation_and_the_reported_window_follows_test(tmp
     assert cell["verdict"] == "offset_shortcut" and cell["why"].startswith("held-out d=11: 0.30 against 1.00")
 
 
-def test_the_seed_window_table_scrambled_on_test_accuracy_keeps_every_verdict(tmp_path):
+def test_scrambling_the_test_accuracies_moves_the_windows_and_no_verdict(tmp_path):
     write_small_sweep(tmp_path)
     results = analysis.load(tmp_path)
     table = results.table
