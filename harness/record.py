@@ -13,13 +13,13 @@ import dataclasses
 import hashlib
 import inspect
 import json
-import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.files import write_atomic
 from harness.verdict import SOLVED
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -184,13 +184,7 @@ def now() -> str:
 
 
 def write_json_atomic(path: Path, content) -> None:
-    """Write to a temporary file, then rename: a kill at any moment leaves the old file or the new one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        json.dump(content, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomic(path, lambda handle: json.dump(content, handle, indent=1))
 
 
 def write(record: Record) -> Path:

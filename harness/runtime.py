@@ -27,6 +27,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 
 from harness.config import ConfigError
+from harness.files import write_atomic
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOCK_FILE = "run.lock"
@@ -157,9 +158,7 @@ class RunLock:
 
     def beat(self) -> None:
         content = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
-        temporary = self.path.with_name(f".{LOCK_FILE}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(content))
-        os.replace(temporary, self.path)
+        write_atomic(self.path, lambda handle: json.dump(content, handle))
 
     def keep_alive(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
@@ -178,13 +177,7 @@ class RunLock:
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
-    path = Path(run_dir) / CHECKPOINT_FILE
-    temporary = path.with_name(f".{CHECKPOINT_FILE}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomic(Path(run_dir) / CHECKPOINT_FILE, lambda handle: torch.save(state, handle), binary=True)
 
 
 def snapshot(tag: dict, step: int, model, training_step, history, rungs, train_seconds: float,
@@ -208,10 +201,8 @@ def restore(state: dict, model, training_step) -> tuple[list[dict], list[dict], 
 
 
 def save_weights(run_dir: Path, model) -> None:
-    """model.pt, the trained state_dict, written through a temporary file and a rename."""
-    temporary = Path(run_dir) / f".model.pt.{os.getpid()}.tmp"
-    torch.save(model.state_dict(), temporary)
-    os.replace(temporary, Path(run_dir) / "model.pt")
+    """model.pt, the trained state_dict."""
+    write_atomic(Path(run_dir) / "model.pt", lambda handle: torch.save(model.state_dict(), handle), binary=True)
 
 
 def load_checkpoint(run_dir: Path, config_hash: str, source_hash: str, device) -> tuple[dict | None, str | None]:
