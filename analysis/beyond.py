@@ -81,9 +81,13 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
         at = verdict.threshold(cell.chance_accuracy.max(), fraction)
         windows_by_seed = [verdict.locate(extended_curve(seed_points, longest), at)
                            for _, seed_points in points.groupby("seed")]
+        last = rungs[rungs.run_dir.isin(cell.run_dir)]
+        last = last[last.rung == last.groupby("run_dir").rung.transform("max")]
+        val_windows = [verdict.locate(extended_curve(seed_points, longest), at)  # validation decides
+                       for _, seed_points in last.groupby("seed")]
         run_verdicts = list(extended[extended.run_dir.isin(cell.run_dir)].verdict)
         run_verdicts += ["climbing"] * (cell.run_dir.nunique() - len(run_verdicts))  # paused: no extended curve
-        row.update(verdict=verdict.decide_cell(run_verdicts, windows_by_seed, []), max_trained_distance=longest,
+        row.update(verdict=verdict.decide_cell(run_verdicts, val_windows, []), max_trained_distance=longest,
                    longest_length=int(points.length.max()), max_distance=int(points.distance.max()))
         if windows_by_seed:
             middle, low, high = verdict.median_window(windows_by_seed)

@@ -43,10 +43,10 @@ def ordered_models(models) -> list[str]:
     return [m for m in model_order(present) if m in present]
 
 
-def save(figure, stem: Path) -> list[Path]:
+def save(figure, stem: Path, formats=(".png", ".pdf")) -> list[Path]:
     """PNG for reading, PDF for papers; no timestamps in either, so regenerating gives the same bytes."""
     figure = getattr(figure, "figure", figure)  # a FacetGrid holds its Figure
-    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
+    paths = [Path(stem).with_suffix(suffix) for suffix in formats]
     for path in paths:
         figure.savefig(path, dpi=150, bbox_inches="tight",
                        metadata={"CreationDate": None} if path.suffix == ".pdf" else None)

@@ -3,6 +3,7 @@ verdict, the figures behind it, the runs it rests on and the budget that qualifi
 
     python -m analysis.report outputs/quick
     python -m analysis.report outputs/quick --threshold-fraction 0.8
+    python -m analysis.report outputs/context_window --markdown docs/results/context_window.md --readme README.md
 
 It reads stored records only (result.json; sweep.json when a sweep wrote one; the metrics.jsonl of runs still
 training) and never trains or runs a model, so running it again on the same directory gives the same bytes.
@@ -26,8 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import plots
+from analysis import pages, plots
 from analysis.learning_rate import at_chosen_lr, lr_selection
+from analysis.pages import PageError
 from analysis.records import CELL, NoResults, Results, load
 from analysis.sections import SECTIONS, header, live_section
 from analysis.sweep import Skipped
@@ -107,9 +109,10 @@ class Report:
         return frame
 
 
-def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES) -> dict[str, Path]:
-    """Write every table, figure and report.md into DIR; raises NoResults (after writing report.md) if DIR holds
-    no result records."""
+def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES,
+                 markdown: Path | None = None, readme: Path | None = None) -> dict[str, Path]:
+    """Write every table, figure and report.md into DIR (and the results page and README block when asked);
+    raises NoResults (after writing report.md) if DIR holds no result records."""
     threshold(0.0, fraction)  # refuse a bad threshold before any work
     report = Report(load(directory), fraction, resamples)
     sections = SECTIONS if report.results.records else [header, live_section]
@@ -122,6 +125,10 @@ def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples:
     report.outputs["report"].write_text(text + "\n")
     if not report.results.records:
         raise NoResults(f"no result.json records found under {directory} (report: {report.outputs['report']})")
+    if markdown is not None:
+        report.outputs.update(pages.write_page(report, markdown))
+        if readme is not None:
+            report.outputs["readme"] = pages.write_readme(report, markdown, readme)
     return report.outputs
 
 
@@ -131,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", type=Path, help="a results directory, e.g. outputs/quick")
     parser.add_argument("--threshold-fraction", type=float, default=DEFAULT_FRACTION,
                         help="where the window threshold sits between chance (0) and 1.0 (1); default %(default)s")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write a results page (analysis.pages) here, stamped from the records, with its "
+                             "figure in a folder of the same name")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="with --markdown: replace this README's headline block with the compact table")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
                         help="bootstrap resamples of the median window (cells with 5 or more seeds); default "
                              "%(default)s")
@@ -141,11 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.resamples < 1:
         print(f"error: --resamples={args.resamples}: must be a positive integer", file=sys.stderr)
         return 2
+    if args.readme is not None:
+        try:
+            if args.markdown is None or not args.readme.is_file():
+                raise PageError(f"--readme={args.readme}: needs --markdown and an existing README")
+            pages.check_readme(args.readme)
+        except PageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     with warnings.catch_warnings(record=True) as caught:  # each skipped file: one line on stderr naming it
         warnings.simplefilter("always")
         try:
-            outputs = build_report(args.directory, args.threshold_fraction, args.resamples)
-        except (ThresholdError, NoResults) as error:
+            outputs = build_report(args.directory, args.threshold_fraction, args.resamples, args.markdown,
+                                   args.readme)
+        except (ThresholdError, NoResults, PageError) as error:
             outputs = error
     for warning in caught:
         if issubclass(warning.category, Skipped):

@@ -21,6 +21,7 @@ Hydra loads sweepers only from ``hydra_plugins``. It keeps Hydra's basic sweep g
 """
 
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -336,11 +337,20 @@ def report_bad_job(overrides, error) -> int:
 
 
 def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str, summary=None) -> None:
+    """sweep.json. ``sittings`` keeps every invocation of the sweep (a sweep resumed three times took four), each
+    with when it started and when it last wrote, so the wall time of a sweep spread over sittings adds up."""
     from harness.record import now, write_json_atomic
 
+    previous = []
+    try:
+        previous = json.loads((sweep_dir / MANIFEST).read_text()).get("sittings") or []
+    except (OSError, ValueError, AttributeError):
+        pass
+    sitting = {"started_at": started_at, "updated_at": now(), "state": state}
+    sittings = [s for s in previous if s.get("started_at") != started_at] + [sitting]
     write_json_atomic(sweep_dir / MANIFEST, {
         "schema_version": 1, "name": sweep_dir.name, "state": state, "started_at": started_at,
-        "finished_at": now() if state == "finished" else None, "summary": summary,
+        "finished_at": now() if state == "finished" else None, "summary": summary, "sittings": sittings,
         "jobs": [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
                   "outcome": job.outcome, "reason": job.reason} for job in jobs]})
 

@@ -1,0 +1,88 @@
+"""analysis/pages.py: results pages and the README block are generated from the records, and say what they say."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from synthetic_runs import write_small_sweep
+
+from analysis import load, pages
+from analysis.report import Report, main
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("sweep")
+    write_small_sweep(directory, seeds=(0, 1, 2))
+    (directory / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "sweep", "state": "finished",
+                                                      "jobs": [], "sittings": [
+        {"started_at": "2026-01-01T00:00:00+0000", "updated_at": "2026-01-01T01:00:00+0000"},
+        {"started_at": "2026-01-02T00:00:00+0000", "updated_at": "2026-01-02T00:30:00+0000"}]}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def built(sweep, tmp_path_factory):
+    """The page and a README, generated once from the sweep."""
+    root = tmp_path_factory.mktemp("docs")
+    readme = root / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{pages.START}\nold table\n{pages.END}\nafter\n")
+    page = root / "docs" / "results" / "sweep.md"
+    assert main([str(sweep), "--markdown", str(page), "--readme", str(readme)]) == 0
+    return page, readme
+
+
+def rows_of(markdown: str, header: str) -> list[list[str]]:
+    """The body rows of the first table whose header line starts with ``header``."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    body = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        body.append([cell.strip() for cell in line.strip("|").split("|")])
+    return body
+
+
+def test_the_page_says_what_the_records_say(sweep, built):
+    """Every cell of the page's full table is the window table's, and the compact table agrees with it."""
+    page, _ = built
+    text = page.read_text()
+    windows = Report(load(sweep)).windows
+    full = rows_of(text, "| task | model | params")
+    assert len(full) == len(windows)
+    for row, cell in zip(full, windows.itertuples()):
+        assert row[:2] == [cell.task, cell.model]
+        assert row[4] == cell.verdict.replace("_", " ") and row[5] == cell.window_text
+    compact = {row[0]: row[1:] for row in rows_of(text, "| task | attention")}
+    for cell in windows.itertuples():
+        expected = cell.window_text if cell.verdict in ("measured", "at_least") else pages.SHORT[cell.verdict]
+        assert compact[cell.task][["attention", "gru", "lstm"].index(cell.model)] == expected
+    assert (page.parent / "sweep" / "accuracy_vs_distance.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_page_is_stamped_from_the_records_and_the_sittings(sweep, built):
+    text = built[0].read_text()
+    records = load(sweep).runs
+    assert f"Made from {len(records)} run records" in text
+    assert "90 min of wall time over 2 sittings" in text  # 60 + 30 minutes, from sweep.json
+    assert "do not edit by hand" in text and "torch 2.13.0" in text
+
+
+def test_the_readme_block_is_replaced_and_nothing_else(sweep, built):
+    page, readme = built
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nbefore\n") and text.endswith("after\n") and "old table" not in text
+    assert "[docs/results/sweep.md](docs/results/sweep.md)" in text and "| task | attention | gru | lstm |" in text
+    main([str(sweep), "--markdown", str(page), "--readme", str(readme)])
+    assert readme.read_text() == text, "regenerating gives the same README"
+
+
+def test_a_readme_without_the_markers_is_refused(sweep, tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block here\n")
+    assert main([str(tmp_path / "missing"), "--markdown", str(tmp_path / "p.md"), "--readme", str(readme)]) == 2
+    assert main([str(sweep), "--markdown", str(tmp_path / "p.md"), "--readme", str(readme)]) == 2
+    assert "no <!-- headline:start -->" in capsys.readouterr().err
+    assert readme.read_text() == "# no block here\n"
