@@ -112,8 +112,7 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
                                      "verdict": "verdict", "window_text": "window", "range_text": "seeds' range",
                                      "resolution": "resolution", "n_seeds": "seeds",
                                      "budget_text": "trained (to the deciding rung)", "why": "why"}), ""]
-    table, rungs = report.extended
-    found = beyond.extrapolation_table(table, rungs, windows, report.results.runs, report.fraction)
+    table, found = report.extended[0], report.extrapolation
     if len(found):
         lines += ["## Beyond the trained length", "", *[f"- {line}" for line in beyond.summary(found)], ""]
         figures[f"{name}/extrapolation.png"] = plots.extrapolation_plot(table, found)

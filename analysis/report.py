@@ -21,19 +21,20 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import pages, plots
+from analysis.beyond import extrapolation_table
 from analysis.learning_rate import at_chosen_lr, lr_selection
 from analysis.pages import PageError
 from analysis.records import CELL, NoResults, Results, load
-from analysis.sections import SECTIONS, header, live_section
+from analysis.sections import SECTIONS, Part, header, live_section
 from analysis.sweep import Skipped
-from analysis.window import DEFAULT_FRACTION, run_verdicts, seed_windows, window_table
+from analysis.window import DEFAULT_FRACTION, heldout_gaps, run_verdicts, seed_windows, window_table
 from harness.verdict import ThresholdError, threshold
 
 RESAMPLES = 2000  # bootstrap resamples of the median window, with enough seeds for an interval
@@ -41,13 +42,12 @@ RESAMPLES = 2000  # bootstrap resamples of the median window, with enough seeds 
 
 @dataclass
 class Report:
-    """One loaded directory and what the sections share: the tables at each cell's chosen lr, the windows with
-    their verdicts, and the files written so far (``outputs``, label -> path)."""
+    """One loaded directory and what the sections share, each table computed once: the tables at each cell's
+    chosen lr, the run verdicts, the seeds' windows, the held-out checks and the windows with their verdicts."""
 
     results: Results
     fraction: float = DEFAULT_FRACTION
     resamples: int = RESAMPLES
-    outputs: dict[str, Path] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -90,46 +90,58 @@ class Report:
         return pd.concat([self.table, test], ignore_index=True), pd.concat([self.rungs, val], ignore_index=True)
 
     @cached_property
+    def gaps(self) -> pd.DataFrame:
+        return heldout_gaps(self.rungs)
+
+    @cached_property
     def windows(self) -> pd.DataFrame:
-        return window_table(self.table, self.rungs, self.fraction, self.resamples)
+        return window_table(self.table, self.rungs, self.fraction, self.resamples, self.run_verdicts,
+                            self.seed_windows, self.gaps)
+
+    @cached_property
+    def extrapolation(self) -> pd.DataFrame:
+        """Windows past the training length beside the in-range ones (analysis.beyond); empty without any."""
+        table, rungs = self.extended
+        return extrapolation_table(table, rungs, self.windows, self.results.runs, self.fraction)
 
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""
         counts = self.lr_choice.groupby(CELL).lr.nunique()
         return set(counts[counts > 1].index)
 
-    def figure(self, grid, name: str, label: str | None = None) -> Path:
-        png = plots.save(grid, self.directory / name)[0]
-        self.outputs[label or name] = png
-        return png
-
-    def table_csv(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
-        self.outputs[name] = self.directory / f"{name}.csv"
-        frame.to_csv(self.outputs[name], index=False)
-        return frame
 
 
 def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES,
                  markdown: Path | None = None, readme: Path | None = None) -> dict[str, Path]:
-    """Write every table, figure and report.md into DIR (and the results page and README block when asked);
-    raises NoResults (after writing report.md) if DIR holds no result records."""
+    """Write every table, figure and report.md into DIR (and the results page and README block when asked): the
+    one place that writes. Raises NoResults (after writing report.md) if DIR holds no result records."""
     threshold(0.0, fraction)  # refuse a bad threshold before any work
     report = Report(load(directory), fraction, resamples)
     sections = SECTIONS if report.results.records else [header, live_section]
+    parts = [section(report) for section in sections]
     if report.results.records:
-        for name, frame in (("results", report.results.table), ("runs", report.results.runs),
-                            ("training_history", report.results.history)):
-            report.table_csv(frame, name)
-    text = "\n\n".join(part.strip() for part in (section(report) for section in sections) if part)
-    report.outputs["report"] = report.directory / "report.md"
-    report.outputs["report"].write_text(text + "\n")
+        parts.insert(0, Part(tables={"results": report.results.table, "runs": report.results.runs,
+                                     "training_history": report.results.history}))
+    outputs = {}
+    for part in parts:
+        for stem, frame in part.tables.items():
+            outputs[stem] = report.directory / f"{stem}.csv"
+            frame.to_csv(outputs[stem], index=False)
+        for stem, figure in part.figures.items():
+            outputs[part.labels[stem]] = plots.save(figure, report.directory / stem)[0]
+    if "live_metrics" not in outputs:  # nothing training now: what a report made while the sweep ran is stale
+        for name in ("live_metrics.csv", "live.png", "live.pdf"):
+            (report.directory / name).unlink(missing_ok=True)
+    text = "\n\n".join(part.text.strip() for part in parts if part.text.strip())
+    outputs["report"] = report.directory / "report.md"
+    outputs["report"].write_text(text + "\n")
     if not report.results.records:
-        raise NoResults(f"no result.json records found under {directory} (report: {report.outputs['report']})")
+        raise NoResults(f"no result.json records found under {directory} (report: {outputs['report']})")
     if markdown is not None:
-        report.outputs.update(pages.write_page(report, markdown))
+        outputs.update(pages.write_page(report, markdown))
         if readme is not None:
-            report.outputs["readme"] = pages.write_readme(report, markdown, readme)
-    return report.outputs
+            outputs["readme"] = pages.write_readme(report, markdown, readme)
+    return outputs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
-"""The sections of report.md, in order. Each is a function of one ``Report`` (analysis.report) that returns its
-markdown and saves its own figures and tables through the report; a new plot is one function here plus one
-entry in ``SECTIONS``."""
+"""The sections of report.md, in order. Each is a pure function of one ``Report`` (analysis.report): it returns a
+``Part``, its markdown with the figures and tables it refers to, and writes nothing; analysis.report writes them
+all in one place. A new plot is one function here plus one entry in ``SECTIONS``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,17 +15,39 @@ from analysis.records import CELL, model_labels
 from analysis.records import relative as rel
 from analysis.steps import steps_to_learn
 from analysis.sweep import job_label
-from analysis.window import heldout_gaps
 
 if TYPE_CHECKING:
     from analysis.report import Report
+
+@dataclass
+class Part:
+    """A section's markdown, and the files it refers to by name: figures (stem -> figure, written as PNG and PDF)
+    and tables (stem -> frame, written as CSV). ``labels`` names outputs for the report's list of files."""
+
+    text: str = ""
+    figures: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+
+    def figure(self, figure, stem: str, label: str | None = None) -> Path:
+        self.figures[stem], self.labels[stem] = figure, label or stem
+        return Path(f"{stem}.png")
+
+    def table(self, frame: pd.DataFrame, stem: str) -> pd.DataFrame:
+        self.tables[stem] = frame
+        return frame
+
+    def done(self, text: str) -> Part:
+        self.text = text
+        return self
+
 
 CAVEAT = ("Every window here holds for the stated training budget only: 'measured' means more training up the ladder "
           "did not change it, not that no budget ever would. A '≥' value is bounded by the longest distance measured, "
           "not by the model.")
 
 
-def header(report: Report) -> str:
+def header(report: Report) -> Part:
     found, directory = report.results, report.directory
     count = len(found.records)
     lines = [f"# Context-window report: `{directory.name}`", "",
@@ -59,10 +82,10 @@ def header(report: Report) -> str:
     if not count:
         lines.append(f"\n**No results.** No result.json record was found under `{directory}`. Run a sweep first, "
                      "e.g. `python run.py -m experiment=quick`, then rerun this report.")
-    return "\n".join(lines)
+    return Part("\n".join(lines))
 
 
-def findings(report: Report) -> str:
+def findings(report: Report) -> Part:
     windows, table = report.windows, report.table
     lines = ["## What was found", ""]
     failures = table[table.status != "finished"].drop_duplicates("run_dir")
@@ -82,7 +105,7 @@ def findings(report: Report) -> str:
             lines.append(f"- **{task}** ({protocol}): no finished run, so no window; {len(failed)} run(s) failed "
                          f"({', '.join(sorted(set(failed.model)))}); see [Runs](#runs).")
     lines += [f"- {line}" for line in attention_findings(report.directory) + cost_findings(report.directory)]
-    return "\n".join(lines + ["", f"*{CAVEAT}*"])
+    return Part("\n".join(lines + ["", f"*{CAVEAT}*"]))
 
 
 def claim(row, swept: set) -> str:
@@ -146,14 +169,16 @@ WINDOW_DEFINITION = (
     "[seed_windows.csv](seed_windows.csv), [run_verdicts.csv](run_verdicts.csv), [rungs.csv](rungs.csv).")
 
 
-def window_section(report: Report) -> str:
+def window_section(report: Report) -> Part:
+    part = Part()
     windows = report.windows
-    report.table_csv(windows, "effective_window")
-    report.table_csv(report.seed_windows, "seed_windows")
-    report.table_csv(report.run_verdicts, "run_verdicts")
-    report.table_csv(report.results.rungs.drop(columns="answers"), "rungs")
+    part.table(windows, "effective_window")
+    part.table(report.seed_windows, "seed_windows")
+    part.table(report.run_verdicts, "run_verdicts")
+    part.table(report.results.rungs.drop(columns="answers"), "rungs")
     if windows.empty:
-        return "## Effective context window\n\nNo run finished, so there is no window to measure; see [Runs](#runs)."
+        return part.done("## Effective context window\n\nNo run finished, so there is no window to measure; see "
+                         "[Runs](#runs).")
     lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction), ""]
     shown = windows.assign(params=windows.params.map(lambda p: f"{p:,.0f}" if p == p else ""),
                            resolution=windows.resolution.map(lambda r: f"{r:.0f}" if r == r else ""),
@@ -163,31 +188,35 @@ def window_section(report: Report) -> str:
                                         "range_text": "seeds' range", "resolution": "resolution",
                                         "interval_text": "95% interval", "n_seeds": "seeds",
                                         "budget_text": "trained (up to the deciding rung)", "why": "why"}))
-    path = report.figure(plots.effective_window_plot(windows), "effective_window", "effective_window_figure")
-    return "\n".join(lines + ["", image(path, "Effective window per model and task")])
+    path = part.figure(plots.effective_window_plot(windows), "effective_window", "effective_window_figure")
+    return part.done("\n".join(lines + ["", image(path, "Effective window per model and task")]))
 
 
-def accuracy_section(report: Report) -> str:
+def accuracy_section(report: Report) -> Part:
+    part = Part()
     table = report.table
     if not ((table.status == "finished") & table.accuracy.notna()).any():
-        return "## Accuracy against distance\n\nNo finished run to plot."
+        return part.done("## Accuracy against distance\n\nNo finished run to plot.")
     grid = plots.accuracy_vs_distance(table, report.windows)
-    path = report.figure(grid, "accuracy_vs_distance", "figure")
-    return (f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean accuracy (test sets) "
+    path = part.figure(grid, "accuracy_vs_distance", "figure")
+    return (part.done(f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean "
+            "accuracy (test sets) "
             "over seeds at every measured distance (log2), with a band from the lowest to the highest seed; dashed: "
             "chance; dotted: the window threshold. Each model's located window is marked on it (a diamond at the "
             "window and a bar to the next measured distance, its resolution; triangles when censored; hollow when no "
             "window is claimed; a cross for an offset shortcut). Hollow squares: held-out distances. Grey region: "
-            "distances beyond training.")
+            "distances beyond training."))
 
 
-def heldout_section(report: Report) -> str:
-    gaps = report.table_csv(heldout_gaps(report.rungs), "heldout_gaps")
+def heldout_section(report: Report) -> Part:
+    part = Part()
+    gaps = part.table(report.gaps, "heldout_gaps")
     lines = ["## Held-out distances", ""]
     if gaps.empty:
-        return "\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or dense, "
+        return part.done("\n".join(lines + ["No held-out distances were evaluated (they need train.protocol=mixed or "
+                                  "dense, "
                                   "train.heldout=auto, and a task that can place a dependency at a distance it was "
-                                  "not trained on), so nothing here checks for an offset shortcut."])
+                                  "not trained on), so nothing here checks for an offset shortcut."]))
     shown = gaps.assign(**{c: gaps[c].map("{:.3f}".format) for c in ("accuracy", "expected", "gap", "noise")},
                         neighbours=[f"{a:.0f}, {b:.0f}" for a, b in zip(gaps.below, gaps.above)],
                         shortcut=gaps.shortcut.map({True: "**yes**", False: "no"}))
@@ -199,47 +228,52 @@ def heldout_section(report: Report) -> str:
                                      "accuracy": "accuracy", "neighbours": "trained neighbours",
                                      "expected": "interpolated", "gap": "gap", "noise": "noise",
                                      "shortcut": "shortcut"})]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
-def steps_section(report: Report) -> str:
-    steps = report.table_csv(steps_to_learn(report.history, report.fraction), "steps_to_learn")
+def steps_section(report: Report) -> Part:
+    part = Part()
+    steps = part.table(steps_to_learn(report.history, report.fraction), "steps_to_learn")
     if steps.empty:
-        return "## Steps to learn\n\nNo finished run with an evaluation history."
-    path = report.figure(plots.steps_to_learn_plot(steps), "steps_to_learn", "steps_to_learn_figure")
+        return part.done("## Steps to learn\n\nNo finished run with an evaluation history.")
+    path = part.figure(plots.steps_to_learn_plot(steps), "steps_to_learn", "steps_to_learn_figure")
     never = steps.steps_to_learn.isna().sum()
-    return (f"## Steps to learn\n\n{image(path, 'Steps to learn')}\n\nFor every run and distance, the first evaluation "
+    return (part.done(f"## Steps to learn\n\n{image(path, 'Steps to learn')}\n\nFor every run and distance, the "
+            "first evaluation "
             "step at which the validation accuracy at that distance reached the window threshold (an upper bound, to "
             f"within train.eval_every). {never} of {len(steps)} (run, distance) pairs never did within the steps "
-            "their run took (hollow triangles above the budget line). Table: [steps_to_learn.csv](steps_to_learn.csv).")
+            "their run took (hollow triangles above the budget line). Table: "
+            "[steps_to_learn.csv](steps_to_learn.csv)."))
 
 
-def dynamics_section(report: Report) -> str:
+def dynamics_section(report: Report) -> Part:
+    part = Part()
     history = report.history
     if history.empty:
-        return "## Training dynamics\n\nNo finished run with an evaluation history to plot."
+        return part.done("## Training dynamics\n\nNo finished run with an evaluation history to plot.")
     lines = ["## Training dynamics", "",
              "Validation accuracy at every evaluation (colour) by training step (x) and distance (y), mean over seeds. "
              "A run that stopped itself (at its target, or decided on the ladder) keeps its final accuracy after the "
              "white tick; "
              "`*` marks distances it was not trained on. Table: [training_history.csv](training_history.csv).", ""]
     for task in sorted(history.task.unique()):
-        path = report.figure(plots.training_dynamics(history, task), f"training_dynamics_{task}", f"dynamics_{task}")
+        path = part.figure(plots.training_dynamics(history, task), f"training_dynamics_{task}", f"dynamics_{task}")
         lines += [image(path, path.stem.replace("_", " ")), ""]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
-def capacity_section(report: Report) -> str:
+def capacity_section(report: Report) -> Part:
     """Effective window against state size and against the budget ladder (analysis.capacity)."""
+    part = Part()
     found = capacity.analyse(report.windows, report.seed_windows, report.run_verdicts, report.rungs,
                              report.results.runs.assign(config=[r.config for r in report.run_records]),
                              report.fraction)
     if not found.enough:
-        return f"## Capacity\n\n{capacity.NOT_ENOUGH}"
-    windows, fits = report.table_csv(found.windows, "capacity_windows"), report.table_csv(found.fits, "capacity_fit")
+        return part.done(f"## Capacity\n\n{capacity.NOT_ENOUGH}")
+    windows, fits = part.table(found.windows, "capacity_windows"), part.table(found.fits, "capacity_fit")
     grid = plots.capacity_plot(windows, fits, found.floors, capacity.REFERENCE_BITS)
     lines = ["## Capacity", "", capacity.reading(), "",
-             image(report.figure(grid, "capacity_window_vs_state", "capacity_figure"), "Window against state size"),
+             image(part.figure(grid, "capacity_window_vs_state", "capacity_figure"), "Window against state size"),
              "", *[f"- {text}" for text in found.floors.text], "",
              markdown_table(capacity.fit_rows(fits), {"model": "model", "task": "task", "protocol": "protocol",
                                                        "alpha": "α", "spread": "α over seeds", "r_squared": "R²",
@@ -247,19 +281,20 @@ def capacity_section(report: Report) -> str:
                                                        "bits_text": "bits per state number"}), "",
              *[f"- {text}" for text in capacity.findings(found)], ""]
     for task in sorted(found.growth.task.unique()):
-        path = report.figure(plots.window_growth_plot(found.growth, windows, task), f"capacity_growth_{task}")
+        path = part.figure(plots.window_growth_plot(found.growth, windows, task), f"capacity_growth_{task}")
         lines += [image(path, f"{task}: window at each rung of the ladder"), ""]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
-def beyond_section(report: Report) -> str:
+def beyond_section(report: Report) -> Part:
     """Windows past the training length beside the windows inside it (analysis.beyond)."""
-    table, rungs = report.extended
-    found = beyond.extrapolation_table(table, rungs, report.windows, report.results.runs, report.fraction)
+    part = Part()
+    table, _ = report.extended
+    found = report.extrapolation
     if found.empty:
-        return ""
-    report.table_csv(found, "extrapolation")
-    positions = report.table_csv(beyond.position_table(table), "positions_beyond_training")
+        return part.done("")
+    part.table(found, "extrapolation")
+    positions = part.table(beyond.position_table(table), "positions_beyond_training")
     lines = ["## Beyond the trained length", "",
              "Each run was also scored past the length it trained on: at distances past the longest trained one, "
              "each in sequences of its own length, and at its trained distances in the longest of those sequences "
@@ -284,29 +319,30 @@ def beyond_section(report: Report) -> str:
                                          "train_length": "trained at length", "accuracy": "accuracy there",
                                          "length": "longer length", "accuracy_long": "accuracy at it",
                                          "change": "change"}), ""]
-    path = report.figure(plots.extrapolation_plot(table, found), "extrapolation", "extrapolation_figure")
-    return "\n".join(lines + [image(path, "Accuracy past the training length")])
+    path = part.figure(plots.extrapolation_plot(table, found), "extrapolation", "extrapolation_figure")
+    return part.done("\n".join(lines + [image(path, "Accuracy past the training length")]))
 
 
-def live_section(report: Report) -> str:
+def live_section(report: Report) -> Part:
+    part = Part()
     live = report.results.live
-    if live.empty:  # nothing training: drop what a report made while the sweep ran left behind
-        for name in ("live_metrics.csv", "live.png", "live.pdf"):
-            (report.directory / name).unlink(missing_ok=True)
-        return ""
-    report.table_csv(live, "live_metrics")
-    path = report.figure(plots.live_plot(live), "live")
+    if live.empty:  # nothing training: analysis.report removes what a report made while the sweep ran
+        return part.done("")
+    part.table(live, "live_metrics")
+    path = part.figure(plots.live_plot(live), "live")
     latest = live.sort_values("step").groupby(["run", "series"]).value.last().unstack("series")
     latest.insert(0, "step", live.groupby("run").step.max())
     frame = latest.reset_index().rename(columns=str)
-    return "\n".join(["## Live", "", f"**In progress.** {len(latest)} run(s) have a metrics.jsonl and no result.json: "
+    return part.done("\n".join(["## Live", "", f"**In progress.** {len(latest)} run(s) have a metrics.jsonl and no "
+                      "result.json: "
                       "still training, or interrupted. Their curves so far (validation accuracy per distance, and "
                       "training loss, against step); nothing above counts them. Table: "
                       "[live_metrics.csv](live_metrics.csv).", "", image(path, "Live runs"), "",
-                      markdown_table(frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v))])
+                      markdown_table(frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v))]))
 
 
-def attention_section(report: Report) -> str:
+def attention_section(report: Report) -> Part:
+    part = Part()
     directory = report.directory
     trained = {str(Path(r.run_dir).resolve()): r for r in report.results.records}
     maps = sorted(directory.rglob("attention_maps.png"), key=lambda p: (
@@ -315,10 +351,11 @@ def attention_section(report: Report) -> str:
     combined = directory / "attention_mass.png"
     lines = ["## Attention maps", ""]
     if not maps and not combined.exists():
-        return "\n".join(lines + ["None made yet. `python -m analysis.attention RUN_DIR [RUN_DIR ...]` draws one test "
+        return part.done("\n".join(lines + ["None made yet. `python -m analysis.attention RUN_DIR [RUN_DIR ...]` "
+                                  "draws one test "
                                   "example's attention weights (every layer and head, explicit path) for finished runs "
                                   "of attention models and measures the attention mass on the answer position per "
-                                  "distance; this report includes them once they exist."])
+                                  "distance; this report includes them once they exist."]))
     lines.append("Each map is one test example: rows are query positions, columns the keys they attend to; the "
                  "cyan boxes mark where the answer lies (t − distance) for the scored queries. The mass plot gives, "
                  "per distance, the mean attention weight a scored query puts on its answer position.")
@@ -335,7 +372,7 @@ def attention_section(report: Report) -> str:
             lines += ["", image(run_dir / "attention_mass.png", "attention mass on the answer position", directory)]
         if not combined.exists() and (run_dir / "attention_mass.csv").exists():
             lines += ["", mass_summary(pd.read_csv(run_dir / "attention_mass.csv"))]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
 def mass_summary(mass: pd.DataFrame) -> str:
@@ -355,9 +392,10 @@ COST_READING = (
     "points, carry the conclusion.")
 
 
-def cost_section(report: Report) -> str:
+def cost_section(report: Report) -> Part:
     """benchmarks.cost's tables, when they lie in the report's directory: one training step and, with --mode
     inference, reading one sequence (the compute that reaching further costs), each drawn here."""
+    part = Part()
     directory, lines = report.directory, ["## Cost scaling", ""]
     for stem, what in (("cost", "one training step"), ("cost_inference", "reading one sequence at inference")):
         table, slopes = directory / f"{stem}.csv", directory / f"{stem}_slopes.csv"
@@ -366,19 +404,21 @@ def cost_section(report: Report) -> str:
         cost, fitted = pd.read_csv(table), pd.read_csv(slopes)
         if not (cost.status == "measured").any():
             continue
-        path = report.figure(plots.cost_plot(cost, fitted), stem, f"{stem}_figure")
+        path = part.figure(plots.cost_plot(cost, fitted), stem, f"{stem}_figure")
         shown = fitted.assign(slope=fitted.slope.map("{:.2f}".format))
         lines += [f"**{what.capitalize()}.** Log-log slopes over the longest half of the lengths measured (2 = "
                   f"quadratic, 1 = linear). Table: [{stem}.csv]({stem}.csv).", "", image(path, f"cost of {what}"), "",
                   markdown_table(shown), ""]
     if len(lines) == 2:
-        return ("## Cost scaling\n\nNone measured yet. `python -m benchmarks.cost --out DIR` times one training step "
+        return (part.done("## Cost scaling\n\nNone measured yet. `python -m benchmarks.cost --out DIR` times one "
+                "training step "
                 "and measures its memory per model at sequence lengths 64 … 4096 (`--mode inference`: reading one "
-                "sequence); this report draws them once the tables lie here.")
-    return "\n".join(lines + [COST_READING])
+                "sequence); this report draws them once the tables lie here."))
+    return part.done("\n".join(lines + [COST_READING]))
 
 
-def runs_section(report: Report) -> str:
+def runs_section(report: Report) -> Part:
+    part = Part()
     found, directory, runs = report.results, report.directory, report.results.runs
     lines = ["## Runs", ""]
     outcomes = {job.get("config_hash"): job.get("outcome") for s in found.sweeps for job in s.jobs}
@@ -416,16 +456,17 @@ def runs_section(report: Report) -> str:
                "params": "params", "wall": "wall s", "run": "run"}
     lines += ["<details><summary>Every run (also in <a href=\"runs.csv\">runs.csv</a>)</summary>", "",
               markdown_table(shown, columns), "", "</details>"]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
-def settings_section(report: Report) -> str:
+def settings_section(report: Report) -> Part:
+    part = Part()
     records, runs = report.results.records, report.results.runs
     train = pd.DataFrame([r.config.get("train", {}) for r in records])
     lines = ["## Settings", "", "The numbers above rest on these settings (from each run's resolved config).", "",
              "**Training** (identical in every run unless several values are listed): " + "; ".join(
                  f"{key} = {', '.join(sorted({str(v) for v in train[key].dropna()}))}" for key in train.columns) + ".",
-             "", learning_rates(report), ""]
+             "", learning_rates(report, part), ""]
 
     def settings(group: str) -> pd.Series:  # one text per run: its component's settings
         return pd.Series(["; ".join(f"{k}={v}" for k, v in r.config.get(group, {}).items()
@@ -455,12 +496,12 @@ def settings_section(report: Report) -> str:
     lines += [f"**Protocols:** {values('protocol')}. **Seeds:** {values('seed')}. **Devices:** {', '.join(devices)}. "
               f"**Torch threads:** {values('torch_threads')}. **torch:** {values('torch_version')}. **Python:** "
               f"{values('python_version')}. **Code:** git {values('git_commit')}, sources {values('source_hash')}."]
-    return "\n".join(lines)
+    return part.done("\n".join(lines))
 
 
-def learning_rates(report: Report) -> str:
+def learning_rates(report: Report, part: Part) -> str:
     """The lr grid of every cell where several were tried, and the one the ladder chose on validation."""
-    selection = report.table_csv(report.lr_choice, "lr_selection")
+    selection = part.table(report.lr_choice, "lr_selection")
     swept = selection[selection.groupby(CELL).lr.transform("nunique") > 1]
     if swept.empty:
         return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "

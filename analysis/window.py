@@ -107,11 +107,14 @@ def as_window(row, stream: str = "") -> verdict.Window:
 
 
 def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
-                 resamples: int = 2000) -> pd.DataFrame:
-    """One row per cell: its verdict and, where one is claimed, the median window over seeds with its range."""
+                 resamples: int = 2000, runs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None,
+                 gaps: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per cell: its verdict and, where one is claimed, the median window over seeds with its range.
+    ``runs``, ``seeds`` and ``gaps`` (run_verdicts, seed_windows, heldout_gaps) are computed here unless given."""
     verdict.threshold(0.0, fraction)  # refuse a bad fraction before any work
-    runs = run_verdicts(rungs, fraction)
-    seeds, gaps = seed_windows(table, runs, fraction), heldout_gaps(rungs)
+    runs = run_verdicts(rungs, fraction) if runs is None else runs
+    seeds = seed_windows(table, runs, fraction) if seeds is None else seeds
+    gaps = heldout_gaps(rungs) if gaps is None else gaps
     measured = table[(table.status == "finished") & table.accuracy.notna()]
     rows = []
     for key, cell in seeds.groupby(KEYS, sort=True, dropna=False):

@@ -224,7 +224,7 @@ def test_one_size_is_not_enough_and_the_section_says_what_is_needed(tmp_path):
     one_size(tmp_path, MEASURED)
     found, report = analysed(tmp_path)
     assert not found.enough
-    assert sections.capacity_section(report) == f"## Capacity\n\n{capacity.NOT_ENOUGH}"
+    assert sections.capacity_section(report).text == f"## Capacity\n\n{capacity.NOT_ENOUGH}"
     assert not (tmp_path / "capacity_fit.csv").exists()
 
 
@@ -272,10 +272,11 @@ def test_window_growth_draws_no_empty_panel(tmp_path):
 
 def test_the_capacity_section_of_the_report(sweep):
     found, report = analysed(sweep)
-    text = sections.capacity_section(report)
+    part = sections.capacity_section(report)
+    text = part.text
     assert "](capacity_window_vs_state.png)" in text and "](capacity_growth_nback.png)" in text
     assert "| gru | nback | dense | 0.50 | 0.50 to 0.50 | 1.00 | 4 |" in text
     assert "Collins, Sohl-Dickstein & Sussillo (2017" in text and "d = S·b / 3" in text
     assert "undetermined when neither growth nor a plateau was shown" in text
-    fit = pd.read_csv(sweep / "capacity_fit.csv")
-    assert list(fit.columns) == capacity.FIT_COLUMNS and len(pd.read_csv(sweep / "capacity_windows.csv")) == 4
+    fit = part.tables["capacity_fit"]
+    assert list(fit.columns) == capacity.FIT_COLUMNS and len(part.tables["capacity_windows"]) == 4

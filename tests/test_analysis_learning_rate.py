@@ -59,11 +59,12 @@ def test_windows_and_curves_are_reported_at_the_chosen_rate_only(tmp_path):
     assert set(report.table.lr) == {3e-3} and set(report.rungs.lr) == {3e-3} and set(report.history.lr) == {3e-3}
     (cell,) = report.windows.itertuples()
     assert (cell.lr, cell.n_seeds, cell.verdict, cell.window_text) == (3e-3, 3, "measured", "20")
-    found = sections.findings(report)
+    found = sections.findings(report).text
     assert "at lr 0.003 (chosen on validation)" in found
-    text = sections.learning_rates(report)
+    part = sections.Part()
+    text = sections.learning_rates(report, part)
     assert "| recall | dense | lstm | 32 | 0.003 (0.580 ± 0.003), 0.01 (0.125 ± 0.004) | 0 | 500 | 0.003 |" in text
-    assert (tmp_path / "lr_selection.csv").read_text().count("True") == 1
+    assert part.tables["lr_selection"].chosen.sum() == 1
 
 
 def test_a_cell_still_choosing_keeps_every_rate_visible(tmp_path):
@@ -76,14 +77,15 @@ def test_a_cell_still_choosing_keeps_every_rate_visible(tmp_path):
     assert not selection.chosen.any() and set(selection.rung) == {250}
     assert len(at_chosen_lr(results.table, selection)) == len(results.table)
     report = Report(results, resamples=50)
-    assert "still choosing" in sections.learning_rates(report)
+    assert "still choosing" in sections.learning_rates(report, sections.Part())
 
 
 def test_one_rate_per_cell_needs_no_choice(tmp_path):
     write(tmp_path, run("gru", "recall", 0, [LEARNED] * 3))
     selection = selection_of(tmp_path)
     assert selection.chosen.tolist() == [True] and len(selection) == 1
-    assert "one per cell (0.001); nothing was chosen" in sections.learning_rates(Report(analysis.load(tmp_path)))
+    found = Report(analysis.load(tmp_path))
+    assert "one per cell (0.001); nothing was chosen" in sections.learning_rates(found, sections.Part())
 
 
 def test_a_rate_whose_run_failed_is_no_candidate(tmp_path):

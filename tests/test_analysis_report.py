@@ -79,7 +79,7 @@ def test_the_threshold_fraction_is_stated_and_moves_the_windows(tmp_path):
     ramp = {d: max(CHANCE, 1.0 - 0.05 * (d - 8)) for d in RECALL}  # 0.9125 reached at 9, 0.5625 at 16
     write(tmp_path, run("gru", "recall", 0, [ramp] * STABLE_RUNGS, heldout=()))
     default, lower = loaded(tmp_path), loaded(tmp_path, fraction=0.5)
-    assert "Threshold: 0.5 of the way from chance to 1.0." in sections.header(lower)
+    assert "Threshold: 0.5 of the way from chance to 1.0." in sections.header(lower).text
     assert (default.windows.window_text.tolist(), lower.windows.window_text.tolist()) == (["9"], ["16"])
 
 
@@ -106,22 +106,22 @@ def test_partial_sweep_says_how_many_runs_have_results_and_lists_the_pending_one
     run_dirs = two_runs(tmp_path)
     manifest(tmp_path, run_dirs, state="running", pending=[1, 2])
     found = loaded(tmp_path)
-    text = sections.header(found)
+    text = sections.header(found).text
     assert "Partial results" in text and "2 of 4 runs have results, 2 pending" in text
     assert "still running or was interrupted (its manifest says it is running)" in text
-    assert "seed=6" in sections.runs_section(found)  # the pending jobs are listed
+    assert "seed=6" in sections.runs_section(found).text  # the pending jobs are listed
 
 
 def test_finished_sweep_is_reported_whole_and_an_interrupted_one_partial(tmp_path):
     run_dirs = two_runs(tmp_path)
     manifest(tmp_path, run_dirs)
-    assert "state: finished) finished: all 2 runs have results" in sections.header(loaded(tmp_path))
+    assert "state: finished) finished: all 2 runs have results" in sections.header(loaded(tmp_path)).text
     manifest(tmp_path, run_dirs, state="finished", pending=[1])
-    text = sections.header(loaded(tmp_path))
+    text = sections.header(loaded(tmp_path)).text
     assert "Partial results" in text and "1 pending" in text
     manifest(tmp_path, run_dirs, state="finished", lost=[1])  # failed before writing a result: a failure
     found = loaded(tmp_path)
-    text = sections.header(found) + sections.runs_section(found)
+    text = sections.header(found).text + sections.runs_section(found).text
     assert "Partial results" not in text and "1 failed without writing one" in text
     assert "Read-only file system" in text and "1 run failed" in text
 
@@ -157,11 +157,11 @@ def test_empty_directory_writes_a_report_that_says_so_and_fails(tmp_path, capsys
 def test_the_attention_section_includes_maps_that_exist(tmp_path):
     run_dirs = two_runs(tmp_path)
     found = loaded(tmp_path)
-    assert "None made yet" in sections.attention_section(found)
+    assert "None made yet" in sections.attention_section(found).text
     for name in ["attention_maps.png", "attention_maps.pdf", "attention_mass.png", "attention_mass.pdf"]:
         (run_dirs[0] / name).write_bytes(b"\x89PNG")
     (run_dirs[0] / "attention_mass.csv").write_text("layer,head,distance,mass_on_answer\n1,1,2,0.9\n1,2,2,0.1\n")
-    text = sections.attention_section(loaded(tmp_path))
+    text = sections.attention_section(loaded(tmp_path)).text
     assert f"]({run_dirs[0].name}/attention_maps.png)" in text and "| 1 | 0.90 |" in text
     assert ": gru on recall, trained on [8, 9, 10, 12," in text  # what the run was, from its record
 
@@ -172,7 +172,7 @@ def test_malformed_manifest_is_ignored_with_a_warning(tmp_path, content):
     (tmp_path / "sweep.json").write_text(content)
     with pytest.warns(Skipped, match="sweep.json"):
         found = loaded(tmp_path)
-    assert "No sweep manifest" in sections.header(found)
+    assert "No sweep manifest" in sections.header(found).text
 
 
 def test_findings_print_no_window_where_none_is_claimed_and_name_each_verdict(tmp_path):
@@ -182,7 +182,7 @@ def test_findings_print_no_window_where_none_is_claimed_and_name_each_verdict(tm
     for seed in (0, 1):
         write(tmp_path, run("attention", "assoc_recall", seed, [memorised], protocol="mixed"))
     found = loaded(tmp_path)
-    text = sections.findings(found)
+    text = sections.findings(found).text
     assert "gru (1k params): budget-bound (still moving at the top rung (4000 steps): window moved +3 steps); " \
            "4000 steps x 32 (128k sequences)" in text
     assert "lstm (1k params): not learned (at chance everywhere at the last two rungs (4000 steps)); 4000 steps " \
@@ -190,7 +190,7 @@ def test_findings_print_no_window_where_none_is_claimed_and_name_each_verdict(tm
     assert "attention (1k params): offset shortcut (held-out d=11: 0.68 against 1.00 from trained 8 and 16); 250 " \
            "steps x 32 (8k sequences)" in text
     assert "≥ 64" not in text  # the memoriser's curve alone looks unlimited; no window is printed for it
-    held_out = sections.heldout_section(found)
+    held_out = sections.heldout_section(found).text
     assert "| assoc_recall | mixed | attention | 11 | 0.680 | 8, 16 | 0.995 | -0.315 | 0.021 | **yes** |" in held_out
     assert "| assoc_recall | mixed | attention | 45 | 0.360 | 32, 64 | 0.975 | -0.615 | 0.022 | **yes** |" in held_out
 
@@ -209,10 +209,12 @@ def test_a_sweep_still_running_shows_its_live_curves(tmp_path):
     two_runs(tmp_path)
     running_run(tmp_path)
     found = loaded(tmp_path)
-    assert "1 run(s) are in progress" in sections.header(found)
-    text = sections.live_section(found)
+    assert "1 run(s) are in progress" in sections.header(found).text
+    part = sections.live_section(found)
+    text = part.text
     assert "## Live" in text and "**In progress.**" in text and "](live.png)" in text
-    assert (tmp_path / "live.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(part.figures) == {"live"} and set(part.tables) == {"live_metrics"}
+    assert not (tmp_path / "live.png").exists(), "a section writes nothing; analysis.report writes its files"
     assert "| gru_recall_running | 100 | 0.600 | 0.125 | 1.200 |" in text
 
 
@@ -226,6 +228,7 @@ def test_live_curves_are_drawn_before_any_run_has_finished(tmp_path, capsys):
 
 def test_a_new_section_is_one_function_and_one_list_entry(tmp_path, capsys, monkeypatch):
     write(tmp_path, run("gru", "recall", 0, [step(15, RECALL)] * STABLE_RUNGS, heldout=()))
-    monkeypatch.setattr(report, "SECTIONS", [sections.header, lambda r: f"## Extra\n\n{len(r.windows)} windows"])
+    monkeypatch.setattr(report, "SECTIONS", [sections.header,
+                                             lambda r: sections.Part(f"## Extra\n\n{len(r.windows)} windows")])
     build(tmp_path, capsys)
     assert (tmp_path / "report.md").read_text().endswith("## Extra\n\n1 windows\n")
