@@ -112,7 +112,8 @@ class Report:
 
 
 def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES,
-                 markdown: Path | None = None, readme: Path | None = None) -> dict[str, Path]:
+                 markdown: Path | None = None, readme: Path | None = None, block: str = pages.BLOCK
+                 ) -> dict[str, Path]:
     """Write every table, figure and report.md into DIR (and the results page and README block when asked): the
     one place that writes. Raises NoResults (after writing report.md) if DIR holds no result records."""
     threshold(0.0, fraction)  # refuse a bad threshold before any work
@@ -140,7 +141,7 @@ def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples:
     if markdown is not None:
         outputs.update(pages.write_page(report, markdown))
         if readme is not None:
-            outputs["readme"] = pages.write_readme(report, markdown, readme)
+            outputs["readme"] = pages.write_readme(report, markdown, readme, block)
     return outputs
 
 
@@ -155,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                              "figure in a folder of the same name")
     parser.add_argument("--readme", type=Path, default=None,
                         help="with --markdown: replace this README's headline block with the compact table")
+    parser.add_argument("--block", default=pages.BLOCK,
+                        help="with --readme: the README block to fill, between <!-- BLOCK:start --> and "
+                             "<!-- BLOCK:end -->; default %(default)s")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
                         help="bootstrap resamples of the median window (cells with 5 or more seeds); default "
                              "%(default)s")
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.markdown is None or not args.readme.is_file():
                 raise PageError(f"--readme={args.readme}: needs --markdown and an existing README")
-            pages.check_readme(args.readme)
+            pages.check_readme(args.readme, args.block)
         except PageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             outputs = build_report(args.directory, args.threshold_fraction, args.resamples, args.markdown,
-                                   args.readme)
+                                   args.readme, args.block)
         except (ThresholdError, NoResults, PageError) as error:
             outputs = error
     for warning in caught:
