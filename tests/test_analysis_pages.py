@@ -27,7 +27,8 @@ def built(sweep, tmp_path_factory):
     """The page and a README, generated once from the sweep."""
     root = tmp_path_factory.mktemp("docs")
     readme = root / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n{pages.markers('headline')[0]}\nold table\n{pages.markers('headline')[1]}\nafter\n")
+    start, end = pages.markers("headline")
+    readme.write_text(f"# Title\n\nbefore\n{start}\nold table\n{end}\nafter\n")
     page = root / "docs" / "results" / "sweep.md"
     assert main([str(sweep), "--markdown", str(page), "--readme", str(readme)]) == 0
     return page, readme
