@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) run.py -m experiment=quick
+	$(PY) run.py -m experiment=quick hydra/launcher=joblib
 	$(PY) -m analysis.report outputs/quick
 
 test: $(STAMP)

@@ -52,6 +52,10 @@ BAD_INPUTS = [
     (["train.rungs=[0,10]"], "train.rungs=[0, 10]", "non-empty list of positive step counts"),
     (["train.climb_to=300"], "train.climb_to=300", "must be null (the top) or one of train.rungs"),
     (["train.schedule=sometimes"], "train.schedule='sometimes'", "allowed are constant, cosine"),
+    (["task=recall", "train.protocol=dense", "task.distances=[8,64]", "task.seq_len=72", "train.extrapolate=[32]"],
+     "train.extrapolate=[32]", "longer than the longest trained distance, 64; got 32"),
+    (["train.protocol=mixed", "task.distances=[8,16]", "train.extrapolate=[32]"], "train.extrapolate=[32]",
+     "NBack cannot be evaluated at distances it never trained on"),
     (["train.heldout=maybe"], "train.heldout='maybe'", "allowed are auto, none"),
     (["train.val_sequences=0"], "train.val_sequences=0", "the test sets decide nothing"),
     (["logger=mlflow"], "logger='mlflow'", "allowed are none, tensorboard, wandb"),
@@ -191,3 +195,37 @@ def test_dense_n_back_weighs_every_log_spaced_lag_alike():
     assert plan.train == [8, 16, 32, 64, 128]
     assert plan.weights == pytest.approx([math.log(2)] * 5)
     assert plan.fine == [8, 16, 32, 64, 128]
+
+
+SHORT_REACH_TASK = '''
+from tasks.recall import Recall
+
+
+class ShortReach(Recall):
+    """Recall that can place a value at most 40 back, however long the sequence."""
+
+    def producible(self, distance):
+        return super().producible(distance) and distance <= 40
+'''
+
+
+def test_an_extrapolation_distance_no_length_can_hold_is_refused_naming_the_limit(tmp_path, monkeypatch):
+    (tmp_path / "short_reach.py").write_text(SHORT_REACH_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    overrides = ["task=recall", "task._target_=short_reach.ShortReach", "train.protocol=dense",
+                 "task.distances=[8,32]", "task.seq_len=40"]
+    with pytest.raises(ConfigError, match=r"train.extrapolate=\[64\]: ShortReach cannot make distance 64 at any "
+                                          r"sequence length up to 191 \(task.seq_len="):
+        build(compose_config([*overrides, "train.extrapolate=[64]"]), build_model=False)
+
+
+def test_each_extrapolation_distance_gets_the_shortest_length_that_holds_it():
+    built = build(compose_config(["task=recall", "train.protocol=dense", "task.distances=[8,64]", "task.seq_len=72",
+                                  "train.extrapolate=[128,1024]"]), build_model=False)
+    lengths = {d: length for d, (task, length) in built.beyond.distances.items()}
+    assert lengths == {128: 128 + 7 + 8, 1024: 1024 + 7 + 8}  # 4 instances need d + 2k - 1; plus the margin
+    for d, (task, length) in built.beyond.distances.items():
+        assert task.seq_len == length and task.producible(d) and task.distances == [8, 64]
+    task, length, listed = built.beyond.positions
+    assert length == 1039 and listed == [8, 64]
+    assert config_hash(compose_config([])) == config_hash(compose_config(["train.extrapolate=[]"]))

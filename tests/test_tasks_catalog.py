@@ -461,3 +461,22 @@ def test_no_setting_is_clipped():
             if bad >= 1:
                 with pytest.raises(TaskConfigError, match=re.escape(f"task.distances={bad}")):
                     make(distances=bad)
+
+
+@pytest.mark.parametrize("name", ["recall", "flipflop", "assoc_recall", "copy", "selective_copy", "brackets",
+                                  "referent", "adding"])
+def test_brute_force_reading_agrees_at_the_longest_extrapolation_distance(name):
+    """train.extrapolate rebuilds each task at the shortest length that holds the distance (harness.config):
+    there, at 1024 steps back, the task still plants what the readers find."""
+    from support import compose_config
+
+    from harness.config import task_holding
+
+    cfg = compose_config([f"task={name}", "train.protocol=dense", "task.distances=[8,64]"])
+    task, length = task_holding(cfg.task, None, 1024, "train.extrapolate")
+    batch = task.sample(4, data_generator(task.name, 0, "val", 1024), 1024)
+    read = CASES[name][0]
+    assert batch.inputs.shape[1] == length and (batch.distance == 1024).any()
+    for inputs, targets, distance in zip(batch.inputs.tolist(), batch.targets.tolist(), batch.distance.tolist()):
+        expected_targets, expected_distances = read(task, inputs)
+        assert targets == expected_targets and distance == expected_distances

@@ -222,3 +222,26 @@ def test_training_steps_issue_no_host_sync(task_name, model_name, sync_counter):
     assert sum(sync_counter.values()) == 0, f"host syncs inside training steps: {sync_counter}"
     step.drain()
     assert sum(sync_counter.values()) >= 1, "drain() syncs once: the counter must see it, or it sees nothing"
+
+
+def test_learned_positions_past_their_table_are_recorded_as_cannot(outputs):
+    """train.extrapolate asks a model with learned positions for longer inputs than it has rows: the run finishes,
+    records why it cannot, and scores nothing past its length (never a crash, never a zero)."""
+    record = execute_tiny(["task=recall", "task.seq_len=32", "train.protocol=dense", "task.distances=[4,8,16]",
+                           "model.positional=learned", "train.extrapolate=[32]", "train.target_accuracy=0.01"],
+                          outputs)
+    assert record.status == "finished" and "exceeds the 32 positions this model learned" in record.cannot
+    assert all(row.length is None for row in record.accuracy_by_distance) and record.accuracy_by_distance
+    assert all(rung.beyond == [] for rung in record.rung_results)
+
+
+def test_distances_past_training_are_scored_at_every_rung_and_on_the_test_sets(outputs):
+    record = execute_tiny(["task=recall", "task.seq_len=32", "train.protocol=dense", "task.distances=[4,8,16]",
+                           "train.extrapolate=[32,64]"], outputs)
+    assert record.cannot is None
+    past = [(row.distance, row.length, row.beyond, row.trained) for row in record.accuracy_by_distance
+            if row.length is not None]
+    assert past == [(32, 47, True, False), (64, 79, True, False), (4, 79, False, True), (8, 79, False, True),
+                    (16, 79, False, True)]
+    assert all([(p[0], p[1]) for p in rung.beyond] == [(32, 47), (64, 79), (4, 79), (8, 79), (16, 79)]
+               for rung in record.rung_results)
