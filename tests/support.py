@@ -6,6 +6,8 @@ A plain module, imported by tests (``from support import ...``); tests/conftest.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +45,40 @@ def execute_tiny(overrides: list[str], out_root: Path, model_name="model", task_
     """One tiny real run in out_root/run; returns its Record."""
     cfg = compose_config([*TINY_TRAIN, f"out_root={out_root}", *overrides])
     return execute(cfg, out_root / "run", model_name, task_name, multirun=True).record
+
+
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def example_files(page: Path) -> dict[str, str]:
+    """{path: text} for a docs page's python and yaml blocks (its bash blocks are commands); each names its file
+    on its first line."""
+    blocks = {}
+    for language, text in FENCE.findall(page.read_text()):
+        if language in ("python", "yaml"):
+            first_line = text.splitlines()[0]
+            assert first_line.startswith("# "), f"a {language} block must name its file on its first line"
+            blocks[first_line[2:].strip()] = text
+    return blocks
+
+
+def scratch_repository(root: Path, page: Path, kind: str) -> str:
+    """A copy of the repository's source at ``root`` (no .git, .venv or outputs) plus the page's two files, one
+    under ``kind``/ (tasks, models) and one under conf/; returns the new component's name."""
+    shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(".git", ".venv", "outputs", "multirun", "__pycache__",
+                                                               "*.pyc", ".pytest_cache", ".ruff_cache"))
+    blocks = example_files(page)
+    [yaml_file] = [path for path in blocks if path.startswith("conf/") and path.endswith(".yaml")]
+    assert [path for path in blocks if path.startswith(f"{kind}/") and path.endswith(".py")]
+    assert len(blocks) == 2, f"the example is exactly two files, got {sorted(blocks)}"
+    for path, text in blocks.items():
+        assert not (REPO / path).exists(), f"{path} already exists in the repository: pick a new name for the example"
+        (root / path).write_text(text)
+    return Path(yaml_file).stem
+
+
+def contract_passes(root: Path, test_file: str, selection: str) -> None:
+    """The contract tests of ``test_file`` selected by ``selection`` pass in the scratch repository at ``root``."""
+    result = run_script(["-m", "pytest", "-q", test_file, "-k", selection], cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr  # 0 also means some tests were selected
+    assert re.search(r"\d+ passed", result.stdout) and "failed" not in result.stdout

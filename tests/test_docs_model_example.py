@@ -8,52 +8,25 @@ write a finished result.json, and benchmarks/models.py must count its FLOPs with
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 
 import pytest
-from support import REPO, TINY_TRAIN, run_script
+from support import FENCE, REPO, TINY_TRAIN, contract_passes, example_files, run_script, scratch_repository
 
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 PAGE = REPO / "docs" / "adding-a-model.md"
-
-
-def example_files() -> dict[str, str]:
-    """{path: text} for the page's python and yaml blocks (its bash blocks are commands); each names its file on
-    its first line."""
-    blocks = {}
-    for language, text in FENCE.findall(PAGE.read_text()):
-        if language in ("python", "yaml"):
-            first_line = text.splitlines()[0]
-            assert first_line.startswith("# "), f"a {language} block must name its file on its first line"
-            blocks[first_line[2:].strip()] = text
-    return blocks
 
 
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory) -> tuple[Path, str]:
-    """A copy of the repository's source (no .git, .venv or outputs) plus the page's two files."""
+    """A copy of the repository's source plus the page's two files (tests/support.py)."""
     root = tmp_path_factory.mktemp("scratch") / "repo"
-    shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(".git", ".venv", "outputs", "multirun", "__pycache__",
-                                                               "*.pyc", ".pytest_cache", ".ruff_cache"))
-    blocks = example_files()
-    [python_file] = [path for path in blocks if path.startswith("models/") and path.endswith(".py")]
-    [yaml_file] = [path for path in blocks if path.startswith("conf/model/") and path.endswith(".yaml")]
-    assert len(blocks) == 2, f"the example is exactly two files, got {sorted(blocks)}"
-    for path, text in blocks.items():
-        assert not (REPO / path).exists(), f"{path} already exists in the repository: pick a new name for the example"
-        (root / path).write_text(text)
-    return root, Path(yaml_file).stem
+    return root, scratch_repository(root, PAGE, "models")
 
 
 def test_docs_model_passes_the_contract(scratch_repo):
     """Every contract test of the new YAML, and the parameter match against the models already there."""
     root, name = scratch_repo
-    result = run_script(["-m", "pytest", "-q", "tests/test_model_contract.py", "-k", f"{name} or parameter_counts"],
-                        cwd=root)
-    assert result.returncode == 0, result.stdout + result.stderr  # 0 also means some tests were selected
-    assert re.search(r"\d+ passed", result.stdout) and "failed" not in result.stdout
+    contract_passes(root, "tests/test_model_contract.py", f"{name} or parameter_counts")
 
 
 def test_docs_model_runs_through_run_py(scratch_repo):
@@ -94,7 +67,7 @@ def test_docs_model_has_a_colour_of_its_own(scratch_repo):
 
 
 def test_the_page_asks_for_two_files_and_nothing_else():
-    assert {Path(path).parts[0] for path in example_files()} == {"models", "conf"}
+    assert {Path(path).parts[0] for path in example_files(PAGE)} == {"models", "conf"}
     prose = " ".join(FENCE.sub("", PAGE.read_text()).split())
     assert "Nothing else has to change" in prose
     bullets = [b for b in prose.split(" - ") if "tests/test_" in b and "test_model_contract.py" not in b]
