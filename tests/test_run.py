@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 
 import pytest
 from support import MODEL_CONFIGS, TINY_TRAIN, execute_tiny, run_script
@@ -95,3 +96,11 @@ def test_a_disk_that_takes_nothing_does_not_crash_the_run(tmp_path, monkeypatch,
     assert record.status == "failed" and "Read-only file system" in record.reason
     assert "could not be written" in capsys.readouterr().err
     assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_a_task_that_cannot_make_every_distance_says_windows_are_located_to_the_ones_it_can(outputs, caplog):
+    """n-back makes only the lags it has tags for: the fine curve is those lags, and the run says so once."""
+    caplog.set_level(logging.INFO, logger="run")
+    record = execute_tiny(["train.protocol=dense", "task.distances=[2,4,8]", "task.seq_len=16"], outputs)
+    assert record.fine_distances == [2, 4, 8]
+    assert "NBack produces 3 of the 7 distances in [2, 8]: windows are located to those, not to one step" in caplog.text
