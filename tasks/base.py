@@ -56,8 +56,8 @@ def data_generator(task_name: str, seed: int, role: str, distance: int | None = 
                    device: torch.device | str = "cpu") -> torch.Generator:
     """A dedicated generator for one (task, seed, role, distance) data stream.
 
-    Roles: ``train`` (the training stream), ``val`` (a validation stream, for choosing a learning rate and
-    deciding that training has settled) and ``eval`` (the test set that results are reported on). All four
+    Roles: ``train`` (the training stream), ``val`` (a validation stream, for every decision: when a run
+    stops, its verdict, which learning rate climbs) and ``eval`` (the test set that results are reported on). All four
     values are folded into one CRC32: stable across processes and Python versions, unlike the salted
     built-in hash(). One 32-bit value on purpose: torch's CPU generator keeps only the low 32 bits of a
     seed, so a seed placed in the high bits would be silently dropped. The roles differ in the seed, so no
