@@ -23,6 +23,7 @@ import pandas as pd
 from analysis import beyond, plots
 from analysis.sections import markdown_table
 from analysis.sweep import read_manifests
+from harness.record import git_state
 
 if TYPE_CHECKING:
     from analysis.report import Report
@@ -67,10 +68,13 @@ def stamp(report: Report) -> str:
     seconds, sittings = wall_time(report.directory)
     wall = (f"{seconds / 60:.0f} min of wall time over {sittings} sitting{'s' * (sittings != 1)} of the sweep"
             if seconds else "wall time unknown (no sweep.json)")
+    judged, dirty = git_state()
+    judged = f"{judged[:10]}{' (uncommitted changes)' if dirty else ''}" if judged else "unknown"
     return (f"Made from {len(runs)} run records in `{report.directory.name}` by commit{'s' * (len(commits) > 1)} "
             f"{', '.join(commits)}, {started:%Y-%m-%d %H:%M} to {finished:%Y-%m-%d %H:%M} UTC, on "
             f"{', '.join(machines)}, torch {', '.join(sorted(set(runs.torch_version)))}, "
-            f"{', '.join(map(str, sorted(set(runs.torch_threads))))} thread(s) per run; {wall}.")
+            f"{', '.join(map(str, sorted(set(runs.torch_threads))))} thread(s) per run; {wall}. Verdicts by "
+            f"harness/verdict.py at commit {judged}.")
 
 
 def window_cell(row) -> str:
