@@ -173,7 +173,13 @@ def why(decided: str, runs: pd.DataFrame, checks) -> str:
         return f"still moving at the top rung ({int(moving.steps.max())} steps): {moving.why.iloc[0]}"
     if decided == "not_learned":
         return f"at chance everywhere at the last two rungs ({int(runs.steps.max())} steps)"
-    return "; ".join(sorted(set(runs.why)))
+    counts = runs.verdict.value_counts()
+    parts = [f"{counts[v]} {text}" for v, text in (("target", "at the target"), ("at_least", "above the threshold "
+             "at the longest distance"), ("measured", "unchanged over the last two steps up the ladder"),
+             ("not_learned", "not learned")) if v in counts]
+    changes = runs.change[runs.verdict == "measured"].dropna().abs()
+    largest = f" (largest change past the window {changes.max():.3f})" if len(changes) else ""
+    return f"of {len(runs)} runs: " + ", ".join(parts) + largest
 
 
 def claim(row: dict) -> str:
