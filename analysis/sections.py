@@ -197,15 +197,16 @@ def accuracy_section(report: Report) -> Part:
     table = report.table
     if not ((table.status == "finished") & table.accuracy.notna()).any():
         return part.done("## Accuracy against distance\n\nNo finished run to plot.")
-    grid = plots.accuracy_vs_distance(table, report.windows)
-    path = part.figure(grid, "accuracy_vs_distance", "figure")
-    return (part.done(f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean "
-            "accuracy (test sets) "
-            "over seeds at every measured distance (log2), with a band from the lowest to the highest seed; dashed: "
-            "chance; dotted: the window threshold. Each model's located window is marked on it (a diamond at the "
-            "window and a bar to the next measured distance, its resolution; triangles when censored; hollow when no "
-            "window is claimed; a cross for an offset shortcut). Hollow squares: held-out distances. Grey region: "
-            "distances beyond training."))
+    extended = report.extended[0]  # distances past training drawn on the same curve; positions-only rows aside
+    shown = extended[extended.length.isna() | extended.beyond.fillna(False).astype(bool)]
+    path = part.figure(plots.accuracy_vs_distance(shown, report.windows), "accuracy_vs_distance", "figure")
+    return part.done(f"## Accuracy against distance\n\n{image(path, 'Accuracy against distance')}\n\nMean "
+                     "accuracy (test sets) over seeds at every measured distance (log2), with a band from the lowest "
+                     "to the highest seed; dashed: chance; dotted: the window threshold. Each model's located window "
+                     "is marked on it (a diamond at the window and a bar to the next measured distance, its "
+                     "resolution; triangles when censored; hollow when no window is claimed; a cross for an offset "
+                     "shortcut). Hollow squares: held-out distances. Grey region: distances past the longest "
+                     "trained one (train.extrapolate), each in a sequence just long enough to hold it.")
 
 
 def heldout_section(report: Report) -> Part:

@@ -90,3 +90,4 @@ def test_tables_made_while_evaluating_still_train(positional):
     with torch.inference_mode():
         model(torch.randint(20, (2, 12)))
     model(torch.randint(20, (2, 12))).sum().backward()
+

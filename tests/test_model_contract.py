@@ -65,7 +65,7 @@ def test_causal_by_perturbation(name):
     assert not torch.allclose(before[:, 15:], after[:, 15:])
 
 
-@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rope", "none"])
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rope", "alibi", "none"])
 @pytest.mark.parametrize("window", [None, 3])
 def test_attention_variants_are_causal(positional, window):
     model = make_model("attention", positional=positional, window=window)
