@@ -26,8 +26,9 @@ memory would not fit. Slopes are fitted in log-log over the longest half of the 
 
 Inference: each (model, L) runs in a fresh process, which reads a batch of sequences under inference_mode:
 the time per sequence is the median over --repeats forward passes divided by the batch; the memory is how far
-one forward pass raises the process's peak resident memory (ru_maxrss) above what building the model and a
-warm-up at the shortest length took, per sequence (on CUDA: the allocator's peak).
+one forward pass raises the process's peak resident memory above its resident memory just before, per
+sequence (on CUDA: the allocator's peak). The peak is reset first (Linux /proc/self/clear_refs), since an
+earlier transient, such as importing torch, would otherwise hide a forward pass smaller than itself.
 
 Outputs in --out: cost.csv (training) or cost_inference.csv (one row per model and length, skipped ones
 included) with cost_slopes.csv or cost_inference_slopes.csv. This module writes tables only; analysis.report
@@ -39,7 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import re
 import statistics
 import subprocess
 import sys
@@ -60,8 +61,8 @@ MEMORY_MEANING = {  # memory_kind, in words (cost.csv carries it as memory_meani
     "cuda_max_allocated": "peak allocated by the CUDA allocator (torch.cuda.max_memory_allocated)",
     "cpu_saved_for_backward+params+grads+adamw": "tensors saved for backward + parameters, gradients and AdamW "
                                                  "state; CPU has no allocator peak",
-    "cpu_peak_rss_increase": "rise of the process's peak resident memory over one forward pass (ru_maxrss), in a "
-                             "fresh process"}
+    "cpu_peak_rss_increase": "rise of the process's peak resident memory (VmHWM, reset just before) over its "
+                             "resident memory, during one forward pass in a fresh process"}
 MODES = ("train", "inference")
 FILES = {"train": "cost", "inference": "cost_inference"}  # the table's file stem for each mode
 DEFAULT_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096]
@@ -182,6 +183,21 @@ def measure_inference(name: str, seq_len: int, batch_size: int, repeats: int, de
     return json.loads(lines[-1])
 
 
+def process_memory(key: str) -> int:
+    """Bytes of ``key`` (VmRSS, VmHWM) in /proc/self/status."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) * 1024
+
+
+def reset_peak_rss() -> int:
+    """Lower the peak resident memory to the present one and return it; refuses where Linux cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError as error:
+        raise RuntimeError(f"inference memory needs Linux's /proc/self/clear_refs to reset the peak: {error}") from error
+    return process_memory("VmRSS")
+
+
 def probe(name: str, seq_len: int, batch_size: int, repeats: int, device_name: str, threads: int) -> dict:
     """One inference point, measured inside this (fresh) process; see measure_inference."""
     torch.set_num_threads(threads)
@@ -195,11 +211,11 @@ def probe(name: str, seq_len: int, batch_size: int, repeats: int, device_name: s
         synchronize(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = 0 if device.type == "cuda" else reset_peak_rss()
         model(tokens)
         synchronize(device)
         memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else \
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+            process_memory("VmHWM") - before
         times = []
         for _ in range(repeats):
             started = time.perf_counter()

@@ -194,8 +194,10 @@ def sweep_jobs(experiment: str) -> tuple[list[str], list[str], int]:
 
 def headline_estimate(experiment: str, steps: int, device) -> dict:
     """An upper bound on an experiment's wall time from measured costs: for every (task, model) pair, the time
-    of a training step and of one evaluation, times the full step budget (early stopping only shortens it);
-    summed over seeds and divided among the cores, one single-threaded job per core (hydra/launcher=joblib)."""
+    of a training step and of the evaluations, as if every run climbed to the top rung (deciding early, and the
+    sweeper's successive halving of learning rates, only shorten it): a watched-distance evaluation every
+    eval_every steps and the fine curve at every rung; summed over seeds and divided among the cores, one
+    single-threaded job per core (hydra/launcher=joblib)."""
     models, tasks, seeds = sweep_jobs(experiment)
     torch.set_num_threads(1)
     rows = []
@@ -209,12 +211,16 @@ def headline_estimate(experiment: str, steps: int, device) -> dict:
             timed(step, 2, device)
             step_seconds = timed(step, steps, device)
             step.drain()
-            val_sets = train.held_out_sets(task, plan.evaluated, settings.val_sequences or settings.eval_sequences, 0,
-                                           "val", device)
+            val_sets = train.held_out_sets(task, plan.fine, settings.val_sequences, 0, "val", device)
+            started = time.perf_counter()
+            train.evaluate(model, {d: val_sets[d] for d in plan.evaluated}, settings.eval_batch_size, step.autocast)
+            eval_seconds = time.perf_counter() - started
             started = time.perf_counter()
             train.evaluate(model, val_sets, settings.eval_batch_size, step.autocast)
-            eval_seconds = time.perf_counter() - started
-            run_seconds = settings.steps * step_seconds + (settings.steps // settings.eval_every) * eval_seconds
+            fine_seconds = time.perf_counter() - started
+            top = settings.rungs[-1]
+            run_seconds = (top * step_seconds + (top // settings.eval_every) * eval_seconds
+                           + len(settings.rungs) * fine_seconds)
             rows.append({"task": task_name, "model": model_name, "step_ms": 1e3 * step_seconds,
                          "eval_s": eval_seconds, "run_s_max": run_seconds})
             print(f"  {task_name:14s} {model_name:15s} step {1e3 * step_seconds:7.1f} ms  eval {eval_seconds:5.2f} s"
