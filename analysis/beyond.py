@@ -23,6 +23,7 @@ from harness import verdict
 EXTRAPOLATION_COLUMNS = KEYS + ["verdict", "window", "censored", "window_text", "range_text", "in_range_verdict",
                                 "in_range_text", "max_trained_distance", "train_length", "longest_length",
                                 "max_distance", "n_seeds", "budget_text", "cannot", "params"]
+IN_RANGE_FINAL = ("target", "decided")  # harness.train.stop_reason of a run whose in-range window is final
 POSITION_COLUMNS = KEYS + ["distance", "train_length", "accuracy", "length", "accuracy_long", "change", "n_seeds"]
 
 
@@ -35,7 +36,10 @@ def extended_curve(points: pd.DataFrame, longest_trained: int) -> list[verdict.P
 
 def run_extended_verdicts(rungs: pd.DataFrame, fraction: float) -> pd.DataFrame:
     """Per run with distances past training: clause 4 on its extended validation curves at each rung
-    (``rungs``: the in-range rows and the rows past training, the latter with their ``length``)."""
+    (``rungs``: the in-range rows and the rows past training, the latter with their ``length``). The loop
+    stops a run once its in-range window is final and never trains on for the distances past training, so
+    the extended window of such a run is read where it stopped: ``measured`` there (``at_least`` when it
+    reaches the longest distance), with that budget beside it, unless the rule already calls it final."""
     rows = []
     beyond = rungs[rungs.length.notna()]
     for run_dir, run in rungs[rungs.run_dir.isin(beyond.run_dir)].groupby("run_dir", sort=True):
@@ -49,7 +53,7 @@ def run_extended_verdicts(rungs: pd.DataFrame, fraction: float) -> pd.DataFrame:
         made = verdict.decide_run(curves, first.chance_accuracy, top=run.rung.max() >= first.max_steps,
                                   at_target=first.stop_reason == "target", fraction=fraction)
         verdict_text = made.verdict
-        if first.stop_reason == "target" or made.verdict == "target":  # the in-range target is no extended verdict
+        if first.stop_reason in IN_RANGE_FINAL and made.verdict not in verdict.RUN_FINAL or made.verdict == "target":
             verdict_text = "at_least" if made.window.censored == "above" else "measured"
         rows.append({**{k: first[k] for k in KEYS}, "seed": first.seed, "run_dir": run_dir, "verdict": verdict_text})
     return pd.DataFrame(rows, columns=KEYS + ["seed", "run_dir", "verdict"])
@@ -61,7 +65,8 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
     verdict, beside the in-range one. ``table`` and ``rungs``: the in-range tables concatenated with
     Results.beyond's (rows past training carry a ``length``); ``windows``: analysis.window.window_table;
     ``runs``: the run table."""
-    tried = runs[runs.run_dir.isin(table[table.length.notna()].run_dir) | runs.cannot.notna()]
+    past = set(table[table.length.notna()].run_dir) | set(rungs[rungs.length.notna()].run_dir)  # paused: rungs only
+    tried = runs[runs.run_dir.isin(past) | runs.cannot.notna()]
     if tried.empty:
         return pd.DataFrame(columns=EXTRAPOLATION_COLUMNS)
     extended = run_extended_verdicts(rungs, fraction)
@@ -77,7 +82,8 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
             rows.append({**row, "verdict": "cannot", "cannot": cell.cannot.dropna().iloc[0]})
             continue
         points = measured[measured.run_dir.isin(cell.run_dir)]
-        longest = int(points[points.trained.astype(bool) & points.length.isna()].distance.max())
+        inside_rungs = rungs[rungs.run_dir.isin(cell.run_dir) & rungs.length.isna()]
+        longest = int(inside_rungs[inside_rungs.trained.astype(bool)].distance.max())
         at = verdict.threshold(cell.chance_accuracy.max(), fraction)
         windows_by_seed = [verdict.locate(extended_curve(seed_points, longest), at)
                            for _, seed_points in points.groupby("seed")]
@@ -87,8 +93,9 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
                        for _, seed_points in last.groupby("seed")]
         run_verdicts = list(extended[extended.run_dir.isin(cell.run_dir)].verdict)
         run_verdicts += ["climbing"] * (cell.run_dir.nunique() - len(run_verdicts))  # paused: no extended curve
+        past_rows = pd.concat([points[points.length.notna()], last[last.length.notna()]])
         row.update(verdict=verdict.decide_cell(run_verdicts, val_windows, []), max_trained_distance=longest,
-                   longest_length=int(points.length.max()), max_distance=int(points.distance.max()))
+                   longest_length=int(past_rows.length.max()), max_distance=int(past_rows.distance.max()))
         if windows_by_seed:
             middle, low, high = verdict.median_window(windows_by_seed)
             row.update(window=middle.value, censored=middle.censored, window_text=middle.text,

@@ -23,7 +23,7 @@ import pandas as pd
 from analysis import beyond, plots
 from analysis.sections import markdown_table
 from analysis.sweep import read_manifests
-from harness.record import git_state
+from harness.record import REPO_ROOT, git_state
 
 if TYPE_CHECKING:
     from analysis.report import Report
@@ -120,10 +120,58 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
                                      "budget_text": "trained (to the deciding rung)", "why": "why"}), ""]
     table, found = report.extended[0], report.extrapolation
     if len(found):
-        lines += ["## Beyond the trained length", "", *[f"- {line}" for line in beyond.summary(found)], ""]
+        lines += ["## Beyond the trained length", "", *[f"- {line}" for line in beyond.summary(found)], "",
+                  markdown_table(side_by_side(found)), "",
+                  "In range: the window on the distances trained on (and held out between them). Past training: "
+                  "located on that curve extended by the distances past the longest trained one, each scored in "
+                  "sequences just long enough to hold it, and judged by the same rule.", ""]
         figures[f"{name}/extrapolation.png"] = plots.extrapolation_plot(table, found)
         lines += [f"![Past the trained length]({name}/extrapolation.png)", ""]
+        lines += cost_lines(report.directory)
     return "\n".join(lines), figures
+
+
+def relative(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def with_verdict(text, decided: str) -> str:
+    """'256 (measured)', '≥ 64 (at least)', or the verdict alone where it withholds the window."""
+    if decided in ("measured", "at_least") and isinstance(text, str) and text:
+        return f"{text} ({decided.replace('_', ' ')})"
+    return SHORT.get(decided, decided or "")
+
+
+def side_by_side(found: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the window inside the training range and past it, each with its verdict, and the budget."""
+    return pd.DataFrame({
+        "task": found.task, "model": found.model, "params": found.params.map(lambda p: f"{p:,.0f}"),
+        "in range": [with_verdict(t, v) for t, v in zip(found.in_range_text, found.in_range_verdict)],
+        "past training": [with_verdict(t, v) for t, v in zip(found.window_text, found.verdict)],
+        "seeds' range": found.range_text.fillna(""),
+        "trained to / at length": [f"{d:.0f} / {n:.0f}" if d == d else f"— / {n:.0f}"
+                                   for d, n in zip(found.max_trained_distance, found.train_length)],
+        "longest measured": found.max_distance.map(lambda d: f"{d:.0f}" if d == d else ""),
+        "trained": found.budget_text})
+
+
+def cost_lines(directory: Path) -> list[str]:
+    """What reading one sequence costs at each length (benchmarks.cost --mode inference in the directory)."""
+    path = directory / "cost_inference.csv"
+    if not path.exists():
+        return ["No inference cost measured here: `python -m benchmarks.cost --out DIR --mode inference` gives the "
+                "time and memory per sequence at each length.", ""]
+    cost = pd.read_csv(path)
+    cost = cost[cost.status == "measured"]
+    cells = cost.assign(cell=[f"{1e3 * t:.2f} ms, {m / 2 ** 20:.2f} MiB" for t, m in
+                              zip(cost.step_time_s, cost.memory_bytes)])
+    table = cells.pivot_table(index="model", columns="seq_len", values="cell", aggfunc="first")
+    table = table.loc[plots.ordered_models(table.index)]
+    table.columns = [f"L = {c}" for c in table.columns]
+    return ["**The cost of reaching further**: time and peak memory to read one sequence at inference, per "
+            f"sequence length, one thread (`{relative(path)}`; memory: {cost.memory_meaning.iloc[0]}).", "",
+            markdown_table(table.reset_index()), ""]
 
 
 def markers(block: str) -> tuple[str, str]:

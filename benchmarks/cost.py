@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from harness.config import REPO_ROOT, ConfigError, build
+from benchmarks.compose import built as composed_build
+from harness.config import REPO_ROOT, ConfigError
 from harness.runtime import resolve_device
 from harness.train import TrainingStep
 
@@ -104,8 +104,7 @@ def built(name: str, seq_len: int, batch_size: int):
     overrides = [f"model={base}", "task=nback", "task.distances=1", f"task.seq_len={seq_len}",
                  f"train.batch_size={batch_size}", "train.rungs=[1000000000]", "train.warmup_steps=0", "seed=0"]
     overrides += ["model.path=explicit"] if config.get("path") == "explicit" else []
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        return build(compose(config_name="config", overrides=overrides))
+    return composed_build(overrides)
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -194,7 +193,8 @@ def reset_peak_rss() -> int:
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError as error:
-        raise RuntimeError(f"inference memory needs Linux's /proc/self/clear_refs to reset the peak: {error}") from error
+        raise RuntimeError(f"inference memory needs Linux's /proc/self/clear_refs to reset its peak: {error}") \
+            from error
     return process_memory("VmRSS")
 
 

@@ -32,13 +32,12 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from hydra import compose, initialize_config_dir
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.compose import built
 from benchmarks.results_file import update_section
-from harness.config import build
 from harness.train import TrainingStep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,11 +47,8 @@ PEAK_FRACTION_GOAL = 0.5
 
 
 def build_step(name: str, batch: int, length: int) -> TrainingStep:
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"model={name}", f"task.seq_len={length}",
-                                                       f"train.batch_size={batch}", "threads=1"])
-    built = build(cfg)
-    return TrainingStep(built.task, built.model, built.train, built.plan, seed=0, device=torch.device("cpu"))
+    made = built([f"model={name}", f"task.seq_len={length}", f"train.batch_size={batch}", "threads=1"])
+    return TrainingStep(made.task, made.model, made.train, made.plan, seed=0, device=torch.device("cpu"))
 
 
 # ---------------------------------------------------------------------------------------------- FLOPs

@@ -33,25 +33,19 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 
+from benchmarks.compose import built, composed
 from benchmarks.results_file import update_section
-from harness import config, runtime, train
+from harness import runtime, train
 from tasks.base import IGNORE
 
 REPO = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
 def build(overrides: list[str], device: torch.device):
-    cfg = compose_config(overrides)
-    built = config.build(cfg)
-    return built.task, built.model.to(device), built.train, built.plan
+    made = built(overrides)
+    return made.task, made.model.to(device), made.train, made.plan
 
 
 def timed(fn, steps: int, device: torch.device) -> float:
@@ -185,8 +179,7 @@ def sweep_throughput(runs_overrides: list[str], repeats: int) -> dict:
 
 def sweep_jobs(experiment: str) -> tuple[list[str], list[str], int]:
     """Models, tasks and the number of seeds that an experiment's sweeper params span."""
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    cfg = composed([f"experiment={experiment}"], hydra=True)
     params = cfg.hydra.sweeper.params
     split = lambda key, default: str(params[key]).split(",") if key in params else [default]  # noqa: E731
     return split("model", cfg.model._target_), split("task", "default"), len(split("seed", "0"))

@@ -28,6 +28,7 @@ THRESHOLD = CHANCE + verdict.FRACTION * (1 - CHANCE)  # 0.9125, the default wind
 LADDER = [250, 500, 1000, 2000, 4000]  # the budget ladder, in steps; the last is the top
 N = 256  # scored positions per distance, on validation and on test
 BATCH = 32
+MARGIN = 8  # a distance past training is scored in a sequence of d + MARGIN tokens (harness.config.plan_beyond)
 ENVIRONMENT = dict(device="cpu", torch_threads=1, torch_version="2.13.0", python_version="3.11.9",
                    numpy_version="2.3.0", hydra_version="1.3.2", omegaconf_version="2.3.0", hostname="test",
                    cpu="x86_64", cuda_device=None, cudnn_version=None)
@@ -71,13 +72,17 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
         ladder=LADDER, protocol: str = "dense", listed=None, heldout=None, at_target: bool = False,
         status: str = "finished", lr: float = 1e-3, n: int = N, val_n: int | None = None, chance: float = CHANCE,
         history: dict[int, list[float]] | None = None, reason: str = "diverged at step 3: non-finite loss",
-        model_config: dict | None = None, task_config: dict | None = None, **fields) -> Record:
+        model_config: dict | None = None, task_config: dict | None = None, past: list[dict[int, float]] | None = None,
+        positions: dict[int, float] | None = None, cannot: str | None = None, **fields) -> Record:
     """One run. ``rungs``: its validation curve at each rung end it reached, every distance of its fine curve;
     ``test``: its test curve (default: the last validation curve), scored only if the run is final. ``listed``:
     task.distances (default: the powers of two on the curve); ``heldout``: default train.heldout=auto for dense
     and mixed. ``n`` / ``val_n``: scored positions per distance of test / validation. ``history``: distance ->
     validation accuracy at evaluations evenly spaced up to the last step (default: the rung curves at each rung
-    end). ``fields`` set Record fields (state_size=...)."""
+    end). ``past``: its validation curve past the longest trained distance at each rung (train.extrapolate), each
+    distance scored at length d + MARGIN, and on test the last one; ``positions``: trained distance -> accuracy
+    at the longest of those lengths (positions only), at every rung and on test; ``cannot``: the model could
+    not take the longer inputs (no rows past training). ``fields`` set Record fields (state_size=...)."""
     distances = sorted(rungs[0]) if rungs else sorted(test or {})
     listed = sorted(listed or [d for d in distances if d & (d - 1) == 0] or distances)
     if protocol == "per_distance":
@@ -109,8 +114,11 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
     decisions = replay(curves, ladder, chance, at_target)
     made = decisions[-1]
     steps = ladder[len(rungs) - 1]
-    results = [RungResult(ladder[k], [list(p) for p in curves[k]], d.verdict, d.window.text, d.why)
-               for k, d in enumerate(decisions)]
+    longest = max(past[0]) + MARGIN if past else None
+    beyond = [[[d, d + MARGIN, a, val_n, ""] for d, a in sorted(curve.items())]
+              + [[d, longest, a, val_n, ""] for d, a in sorted((positions or {}).items())] for curve in past or []]
+    results = [RungResult(ladder[k], [list(p) for p in curves[k]], d.verdict, d.window.text, d.why,
+                          beyond[k] if beyond else []) for k, d in enumerate(decisions)]
     if made.verdict == "climbing":
         if test is not None:
             raise ValueError("a run paused on the ladder has no test curve: its test sets are scored once it is final")
@@ -118,6 +126,10 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
     else:
         test = dict(rungs[-1]) if test is None else test
         scores = [DistanceScore(d, test[d], n, d in trained, d in heldout, rungs[-1][d], val_n) for d in distances]
+        scores += [DistanceScore(d, a, n, False, False, a, val_n, d + MARGIN, True) for d, a in sorted(past[-1].items())
+                   ] if past else []
+        scores += [DistanceScore(d, a, n, True, False, a, val_n, longest) for d, a in sorted((positions or {}).items())
+                   ] if past else []
     if history is None:
         points = [HistoryPoint(ladder[k], d, curve[d], val_n, curve[d], val_n)
                   for k, curve in enumerate(rungs) for d in evaluated]
@@ -127,7 +139,7 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
                   for d, accuracies in sorted(history.items()) for k, accuracy in enumerate(accuracies)]
     finished = started.finish(steps=steps, stop_reason=stop_reason(made), verdict=made.verdict,
                               accuracy_by_distance=scores, history=points, rung_results=results, wall_time_s=1.0,
-                              train_time_s=1.0, tokens_per_s=1.0)
+                              train_time_s=1.0, tokens_per_s=1.0, cannot=cannot)
     finished.finished_at = "2026-01-01T00:01:00+0000"
     return finished
 
