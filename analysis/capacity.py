@@ -65,7 +65,7 @@ class Capacity:
 
 def analyse(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, rungs: pd.DataFrame,
             records: pd.DataFrame, fraction: float = verdict.FRACTION) -> Capacity:
-    """The capacity tables from the report's (analysis.report.Report): ``windows`` the cell table, ``seeds`` the
+    """The capacity tables from the report's (analysis.tables.Report): ``windows`` the cell table, ``seeds`` the
     seed windows, ``runs`` the run verdicts, ``rungs`` the validation curves, ``records`` the run table."""
     info = records[records.state_size.notna()].groupby("model").agg(
         family=("family", "first"), state_size=("state_size", "median"),

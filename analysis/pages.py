@@ -26,7 +26,7 @@ from analysis.sweep import read_manifests
 from harness.record import REPO_ROOT, git_state
 
 if TYPE_CHECKING:
-    from analysis.report import Report
+    from analysis.tables import Report
 
 BLOCK = "headline"  # the README block a report fills unless told another (``--block``)
 SHORT = {"budget_bound": "budget-bound", "not_learned": "not learned", "offset_shortcut": "offset shortcut",

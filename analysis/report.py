@@ -21,94 +21,16 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
-import pandas as pd
-
 from analysis import pages, plots
-from analysis.beyond import extrapolation_table
-from analysis.learning_rate import at_chosen_lr, lr_selection
 from analysis.pages import PageError
-from analysis.records import CELL, NoResults, Results, load
+from analysis.records import NoResults, load
 from analysis.sections import SECTIONS, Part, header, live_section
 from analysis.sweep import Skipped
-from analysis.window import DEFAULT_FRACTION, heldout_gaps, run_verdicts, seed_windows, window_table
+from analysis.tables import RESAMPLES, Report
+from analysis.window import DEFAULT_FRACTION
 from harness.verdict import ThresholdError, threshold
-
-RESAMPLES = 2000  # bootstrap resamples of the median window, with enough seeds for an interval
-
-
-@dataclass
-class Report:
-    """One loaded directory and what the sections share, each table computed once: the tables at each cell's
-    chosen lr, the run verdicts, the seeds' windows, the held-out checks and the windows with their verdicts."""
-
-    results: Results
-    fraction: float = DEFAULT_FRACTION
-    resamples: int = RESAMPLES
-
-    @property
-    def directory(self) -> Path:
-        return self.results.directory
-
-    @property
-    def run_records(self) -> list:
-        """The records in the order of ``results.runs``."""
-        by_dir = {r.run_dir: r for r in self.results.records}
-        return [by_dir[d] for d in self.results.runs.run_dir]
-
-    @cached_property
-    def lr_choice(self) -> pd.DataFrame:
-        return lr_selection(self.results.rungs, self.results.runs)
-
-    @cached_property
-    def table(self) -> pd.DataFrame:
-        return at_chosen_lr(self.results.table, self.lr_choice)
-
-    @cached_property
-    def history(self) -> pd.DataFrame:
-        return at_chosen_lr(self.results.history, self.lr_choice)
-
-    @cached_property
-    def rungs(self) -> pd.DataFrame:
-        return at_chosen_lr(self.results.rungs, self.lr_choice)
-
-    @cached_property
-    def run_verdicts(self) -> pd.DataFrame:
-        return run_verdicts(self.rungs, self.fraction)
-
-    @cached_property
-    def seed_windows(self) -> pd.DataFrame:
-        return seed_windows(self.table, self.run_verdicts, self.fraction)
-
-    @cached_property
-    def extended(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The test table and the rungs table with the rows past the training length added (at the chosen lr)."""
-        test, val = (at_chosen_lr(frame, self.lr_choice) for frame in self.results.beyond)
-        return pd.concat([self.table, test], ignore_index=True), pd.concat([self.rungs, val], ignore_index=True)
-
-    @cached_property
-    def gaps(self) -> pd.DataFrame:
-        return heldout_gaps(self.rungs)
-
-    @cached_property
-    def windows(self) -> pd.DataFrame:
-        return window_table(self.table, self.rungs, self.fraction, self.resamples, self.run_verdicts,
-                            self.seed_windows, self.gaps)
-
-    @cached_property
-    def extrapolation(self) -> pd.DataFrame:
-        """Windows past the training length beside the in-range ones (analysis.beyond); empty without any."""
-        table, rungs = self.extended
-        return extrapolation_table(table, rungs, self.windows, self.results.runs, self.fraction)
-
-    def swept_cells(self) -> set[tuple]:
-        """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""
-        counts = self.lr_choice.groupby(CELL).lr.nunique()
-        return set(counts[counts > 1].index)
-
 
 
 def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples: int = RESAMPLES,

@@ -17,7 +17,7 @@ from analysis.steps import steps_to_learn
 from analysis.sweep import job_label
 
 if TYPE_CHECKING:
-    from analysis.report import Report
+    from analysis.tables import Report
 
 @dataclass
 class Part:

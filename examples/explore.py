@@ -22,7 +22,7 @@ import seaborn as sns  # noqa: E402
 
 import analysis  # noqa: E402
 from analysis.plots import model_palette, save  # noqa: E402
-from analysis.report import Report  # noqa: E402
+from analysis.tables import Report  # noqa: E402
 
 # the first argument that is a directory (a notebook kernel passes its own arguments, which are not)
 DIRECTORY = next((Path(a) for a in sys.argv[1:] if Path(a).is_dir()), REPO / "outputs" / "quick")

@@ -9,7 +9,8 @@ from synthetic_runs import CHANCE, MARGIN, fine, run, step, write
 
 from analysis import load, pages
 from analysis.beyond import position_table, summary
-from analysis.report import Report, main
+from analysis.report import main
+from analysis.tables import Report
 
 INSIDE = fine(8, 64)  # dense 8..64 at length 72, held out 11, 23, 45 (the extrapolation experiment's curve)
 PAST = [128, 256, 512, 1024]  # train.extrapolate

@@ -26,7 +26,7 @@ from synthetic_runs import (
 
 import analysis
 from analysis import capacity, plots, sections
-from analysis.report import Report
+from analysis.tables import Report
 from harness.verdict import STABLE_RUNGS
 
 MEASURED = [step(16, CAPACITY_DISTANCES)] * STABLE_RUNGS

@@ -10,7 +10,7 @@ from synthetic_runs import CHANCE, RECALL, run, step, write
 import analysis
 from analysis import sections
 from analysis.learning_rate import SELECTION_COLUMNS, at_chosen_lr, lr_selection
-from analysis.report import Report
+from analysis.tables import Report
 
 AT_CHANCE = {d: CHANCE for d in RECALL}
 LEARNED = step(20, RECALL)

@@ -8,7 +8,8 @@ import pytest
 from synthetic_runs import write_small_sweep
 
 from analysis import load, pages
-from analysis.report import Report, main
+from analysis.report import main
+from analysis.tables import Report
 
 
 @pytest.fixture(scope="module")

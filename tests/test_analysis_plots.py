@@ -12,8 +12,8 @@ from synthetic_runs import CHANCE, RECALL, run, step, write
 
 import analysis
 from analysis import plots
-from analysis.report import Report
 from analysis.steps import steps_to_learn
+from analysis.tables import Report
 from harness.record import REPO_ROOT
 from harness.verdict import STABLE_RUNGS
 

@@ -11,8 +11,8 @@ from synthetic_runs import CHANCE, RECALL, fine, run, step, write, write_small_s
 
 import analysis
 from analysis import report, sections
-from analysis.report import Report
 from analysis.sweep import Skipped
+from analysis.tables import Report
 from harness.record import MetricsLog
 from harness.verdict import STABLE_RUNGS
 
