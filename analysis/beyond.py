@@ -119,17 +119,22 @@ def position_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(extrapolation: pd.DataFrame) -> list[str]:
-    """One sentence per task: how far each model's window reaches past its training length."""
+    """One sentence per model: how far its window reaches past its training length on each task, with the
+    verdict; attention (under each positional encoding) first."""
     lines = []
-    for task, cells in extrapolation.groupby("task", sort=True):
+    order = sorted(extrapolation.model.unique(), key=lambda m: (not m.startswith("attention"), m))
+    for model in order:
+        cells = extrapolation[extrapolation.model == model].sort_values("task")
+        trained = cells[cells.verdict != "cannot"]
+        where = (f" (trained to {trained.max_trained_distance.max():.0f} at length {trained.train_length.max()})"
+                 if len(trained) else "")
         parts = []
         for cell in cells.itertuples(index=False):
             if cell.verdict == "cannot":
-                parts.append(f"{cell.model}: cannot ({cell.cannot})")
-                continue
-            trained = f"trained to {cell.max_trained_distance:.0f} at length {cell.train_length}"
-            parts.append(f"{cell.model}: {cell.window_text} ({cell.verdict.replace('_', ' ')}; {trained})"
-                         if cell.window == cell.window else f"{cell.model}: {cell.verdict.replace('_', ' ')}")
-        lines.append(f"**{task}**: " + "; ".join(parts) + ".")
+                parts.append(f"{cell.task} cannot ({cell.cannot})")
+            elif cell.verdict in ("measured", "at_least") and cell.window == cell.window:
+                parts.append(f"{cell.task} {cell.window_text} ({cell.verdict.replace('_', ' ')})")
+            else:
+                parts.append(f"{cell.task} {cell.verdict.replace('_', '-')}")
+        lines.append(f"**{model}**{where}: " + ", ".join(parts) + ".")
     return lines
-

@@ -82,9 +82,11 @@ def test_a_paused_cell_is_budget_bound_past_training_with_no_window(report):
 def test_a_model_that_cannot_take_the_length_is_recorded_as_cannot(report):
     row = cell(report, "attention_learned")
     assert row.verdict == "cannot" and "max_len=72" in row.cannot and row.window != row.window
-    line = next(line for line in summary(report[0].extrapolation) if line.startswith("**recall**"))
-    assert "attention_learned: cannot (learned positions stop at max_len=72; asked for 136)" in line
-    assert "sliding_window: 15 (measured; trained to 64 at length 72)" in line
+    lines = summary(report[0].extrapolation)
+    assert lines[:2] == ["**attention** (trained to 64 at length 72): recall 256 (measured).",
+                         "**attention_learned**: recall cannot (learned positions stop at max_len=72; asked for 136)."]
+    assert "**lstm** (trained to 64 at length 72): recall budget-bound." in lines
+    assert "**sliding_window** (trained to 64 at length 72): recall 15 (measured)." in lines
 
 
 def test_positions_only_accuracy_beside_the_training_length(report):
@@ -116,4 +118,4 @@ def test_the_page_puts_both_windows_side_by_side_and_the_readme_gets_the_sentenc
     assert "| model | L = 72 | L = 1032 |" in text and "| attention | 2.00 ms, 2.00 MiB | 50.00 ms, 32.00 MiB |" in text
     assert "| gru | 1.00 ms, 1.00 MiB |  |" in text  # not measured there: blank, never a zero
     block = readme.read_text()
-    assert "old" not in block and "- **recall**: attention: 256 (measured; trained to 64 at length 72)" in block
+    assert "old" not in block and "- **attention** (trained to 64 at length 72): recall 256 (measured)." in block
