@@ -128,6 +128,9 @@ def summary(extrapolation: pd.DataFrame) -> list[str]:
         trained = cells[cells.verdict != "cannot"]
         where = (f" (trained to {trained.max_trained_distance.max():.0f} at length {trained.train_length.max()})"
                  if len(trained) else "")
+        if (cells.verdict == "cannot").all():
+            lines.append(f"**{model}**: cannot on any task ({cells.cannot.iloc[0]}).")
+            continue
         parts = []
         for cell in cells.itertuples(index=False):
             if cell.verdict == "cannot":

@@ -82,7 +82,8 @@ class Report:
     def extrapolation(self) -> pd.DataFrame:
         """Windows past the training length beside the in-range ones (analysis.beyond); empty without any."""
         table, rungs = self.extended
-        return extrapolation_table(table, rungs, self.windows, self.results.runs, self.fraction)
+        return extrapolation_table(table, rungs, self.windows, at_chosen_lr(self.results.runs, self.lr_choice),
+                                   self.fraction)
 
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""

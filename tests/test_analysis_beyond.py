@@ -40,6 +40,9 @@ def report(tmp_path_factory):
         # learned positions: cannot read past max_len, recorded with the reason
         write(directory, run("attention_learned", "recall", seed, [step(64, INSIDE)], at_target=True, seq_len=72,
                              cannot="learned positions stop at max_len=72; asked for 136"))
+        # ... and at a rate that fell behind at the first rung (not chosen): left out past training too
+        write(directory, run("attention_learned", "recall", seed, [step(8, INSIDE)], lr=1e-2, seq_len=72,
+                             cannot="learned positions stop at max_len=72; asked for 136"))
     return Report(load(directory), resamples=10), directory
 
 
@@ -84,7 +87,8 @@ def test_a_model_that_cannot_take_the_length_is_recorded_as_cannot(report):
     assert row.verdict == "cannot" and "max_len=72" in row.cannot and row.window != row.window
     lines = summary(report[0].extrapolation)
     assert lines[:2] == ["**attention** (trained to 64 at length 72): recall 256 (measured).",
-                         "**attention_learned**: recall cannot (learned positions stop at max_len=72; asked for 136)."]
+                         "**attention_learned**: cannot on any task (learned positions stop at max_len=72; asked for "
+                         "136)."]
     assert "**lstm** (trained to 64 at length 72): recall budget-bound." in lines
     assert "**sliding_window** (trained to 64 at length 72): recall 15 (measured)." in lines
 
