@@ -120,10 +120,9 @@ def position_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary(extrapolation: pd.DataFrame) -> list[str]:
     """One sentence per model: how far its window reaches past its training length on each task, with the
-    verdict; attention (under each positional encoding) first."""
+    verdict; models in the order of their names (settings, such as each positional encoding, side by side)."""
     lines = []
-    order = sorted(extrapolation.model.unique(), key=lambda m: (not m.startswith("attention"), m))
-    for model in order:
+    for model in sorted(extrapolation.model.unique()):
         cells = extrapolation[extrapolation.model == model].sort_values("task")
         trained = cells[cells.verdict != "cannot"]
         where = (f" (trained to {trained.max_trained_distance.max():.0f} at length {trained.train_length.max()})"
