@@ -185,7 +185,7 @@ def sweep_jobs(experiment: str) -> tuple[list[str], list[str], int]:
     return split("model", cfg.model._target_), split("task", "default"), len(split("seed", "0"))
 
 
-def headline_estimate(experiment: str, steps: int, device) -> dict:
+def headline_estimate(experiment: str, steps: int, device, extra: tuple[str, ...] = ()) -> dict:
     """An upper bound on an experiment's wall time from measured costs: for every (task, model) pair, the time
     of a training step and of the evaluations, as if every run climbed to the top rung (deciding early, and the
     sweeper's successive halving of learning rates, only shorten it): a watched-distance evaluation every
@@ -196,7 +196,7 @@ def headline_estimate(experiment: str, steps: int, device) -> dict:
     rows = []
     for task_name in tasks:
         for model_name in models:
-            overrides = [f"experiment={experiment}", f"model={model_name}", "threads=1"]
+            overrides = [f"experiment={experiment}", f"model={model_name}", "threads=1", *extra]
             if task_name != "default":
                 overrides.append(f"task={task_name}")
             task, model, settings, plan = build(overrides, device)
@@ -305,7 +305,8 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             results["quick_s"], _ = run_sweep(["experiment=quick"], Path(scratch))
     print("headline estimate", flush=True)
-    results["estimate"] = headline_estimate("quick" if small else args.experiment, 1 if small else 5, device)
+    results["estimate"] = (headline_estimate("quick", 1, device, ("train.val_sequences=2",)) if small  # runs, no more
+                           else headline_estimate(args.experiment, 5, device))
     update_section(args.out, f"speed-{results['machine']['device'].replace(' ', '_')}", markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
