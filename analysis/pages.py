@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,20 @@ def wall_time(directory: Path) -> tuple[float | None, int]:
     return (seconds if count else None), count
 
 
+def judging_code() -> tuple[str | None, bool | None]:
+    """(commit, whether harness/ or analysis/ differ from it): the code that turns records into verdicts. A page
+    or README being rewritten is not a change to that code."""
+    commit, _ = git_state()
+    if commit is None:
+        return None, None
+    try:
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "harness", "analysis"],
+                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return commit, None
+    return commit, bool(changed.strip())
+
+
 def stamp(report: Report) -> str:
     """One paragraph: which code, when, on what, and how long, taken from the records and sweep.json."""
     runs = report.results.runs
@@ -68,7 +83,7 @@ def stamp(report: Report) -> str:
     seconds, sittings = wall_time(report.directory)
     wall = (f"{seconds / 60:.0f} min of wall time over {sittings} sitting{'s' * (sittings != 1)} of the sweep"
             if seconds else "wall time unknown (no sweep.json)")
-    judged, dirty = git_state()
+    judged, dirty = judging_code()
     judged = f"{judged[:10]}{' (uncommitted changes)' if dirty else ''}" if judged else "unknown"
     return (f"Made from {len(runs)} run records in `{report.directory.name}` by commit{'s' * (len(commits) > 1)} "
             f"{', '.join(commits)}, {started:%Y-%m-%d %H:%M} to {finished:%Y-%m-%d %H:%M} UTC, on "

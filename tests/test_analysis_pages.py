@@ -88,3 +88,24 @@ def test_a_readme_without_the_markers_is_refused(sweep, tmp_path, capsys):
     assert main([str(sweep), "--markdown", str(tmp_path / "p.md"), "--readme", str(readme)]) == 2
     assert "no <!-- headline:start -->" in capsys.readouterr().err
     assert readme.read_text() == "# no block here\n"
+
+
+def test_the_judging_commit_is_dirty_only_when_the_code_that_judges_changed(tmp_path, monkeypatch):
+    """Rewriting a page or the README is no change to the rule; editing harness/ or analysis/ is."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("README.md", "harness/verdict.py", "analysis/window.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "start")
+    monkeypatch.setattr(pages, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(pages, "git_state", lambda: ("0123456789abcdef", True))
+    (tmp_path / "README.md").write_text("regenerated\n")
+    assert pages.judging_code() == ("0123456789abcdef", False)
+    (tmp_path / "harness" / "verdict.py").write_text("changed\n")
+    assert pages.judging_code() == ("0123456789abcdef", True)
