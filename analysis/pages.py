@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import beyond, plots
+from analysis.records import CELL
 from analysis.sections import markdown_table
 from analysis.sweep import read_manifests
 from harness.record import REPO_ROOT, git_state
@@ -45,15 +46,24 @@ def parse_time(text: str | None) -> datetime.datetime | None:
         return None
 
 
-def wall_time(directory: Path) -> tuple[float | None, int]:
-    """(seconds, sittings) of the sweeps under ``directory``: every sitting from its start to its last write."""
+def wall_time(directory: Path, finished: list[str] = ()) -> tuple[float | None, int]:
+    """(seconds, sittings) of the sweeps under ``directory``: every sitting from its start to its last sign of
+    work, the later of its last manifest write and the last record finished before the next sitting began
+    (``finished``: the records' finished_at), so a sitting that was stopped still counts what it did."""
+    done = sorted(filter(None, map(parse_time, finished)))
     seconds, count = 0.0, 0
     for manifest in read_manifests(directory).values():
         sittings = manifest.get("sittings") or [{"started_at": manifest.get("started_at"),
                                                   "updated_at": manifest.get("finished_at")}]
-        for sitting in sittings:
-            start, end = parse_time(sitting.get("started_at")), parse_time(sitting.get("updated_at"))
-            if start and end:
+        starts = [parse_time(s.get("started_at")) for s in sittings]
+        for k, sitting in enumerate(sittings):
+            start, end = starts[k], parse_time(sitting.get("updated_at"))
+            if not start:
+                continue
+            following = min((s for s in starts[k + 1:] if s and s > start), default=None)
+            worked = [t for t in done if t >= start and (following is None or t < following)]
+            end = max(filter(None, [end, *worked[-1:]]), default=None)
+            if end:
                 seconds, count = seconds + (end - start).total_seconds(), count + 1
     return (seconds if count else None), count
 
@@ -80,7 +90,7 @@ def stamp(report: Report) -> str:
     started = min(filter(None, map(parse_time, runs.started_at)), default=None)
     finished = max(filter(None, map(parse_time, runs.finished_at)), default=None)
     machines = sorted({f"{cpu} ({host})" for cpu, host in zip(runs.cpu, runs.hostname)})
-    seconds, sittings = wall_time(report.directory)
+    seconds, sittings = wall_time(report.directory, list(runs.finished_at.dropna()))
     wall = (f"{seconds / 60:.0f} min of wall time over {sittings} sitting{'s' * (sittings != 1)} of the sweep"
             if seconds else "wall time unknown (no sweep.json)")
     judged, dirty = judging_code()
@@ -99,9 +109,16 @@ def window_cell(row) -> str:
     return SHORT.get(row.verdict, row.verdict)
 
 
+def choosing(windows: pd.DataFrame) -> pd.Series:
+    """Rows of cells whose learning rate is still being chosen: one row per candidate rate, none of them the
+    cell's answer yet."""
+    return windows.groupby(CELL).lr.transform("nunique") > 1
+
+
 def compact_table(windows: pd.DataFrame) -> pd.DataFrame:
     """Tasks down, models across, each cell its window or verdict."""
-    shown = windows.assign(cell=[window_cell(r) for r in windows.itertuples()])
+    cells = [window_cell(r) for r in windows.itertuples()]
+    shown = windows.assign(cell=["choosing lr" if c else cell for cell, c in zip(cells, choosing(windows))])
     table = shown.pivot_table(index="task", columns="model", values="cell", aggfunc="first")
     return table[[m for m in plots.ordered_models(table.columns)]].reset_index()
 
@@ -117,10 +134,14 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
              "[harness/verdict.py](../../harness/verdict.py); the method is in [docs/method.md](../method.md).", ""]
     if windows.empty:
         return "\n".join(lines + ["No run finished."]), figures
-    counts = windows.verdict.value_counts()
-    lines += [f"**{len(windows)} cells**: " + ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in
-                                                        ("measured", "at_least", "not_learned", "offset_shortcut",
-                                                         "budget_bound") if v in counts) + ".", "",
+    undecided = choosing(windows)
+    counts = windows[~undecided].verdict.value_counts()
+    still = windows[undecided].groupby(CELL).ngroups
+    lines += [f"**{windows.groupby(CELL).ngroups} cells**: " + ", ".join(
+                  [f"{counts[v]} {v.replace('_', ' ')}" for v in ("measured", "at_least", "not_learned",
+                                                                 "offset_shortcut", "budget_bound") if v in counts]
+                  + ([f"{still} still choosing their learning rate (a row per candidate below)"] if still else []))
+              + ".", "",
               markdown_table(compact_table(windows)), "",
               "Each cell: the median window over seeds where one is measured (≥: the longest distance is still "
               "reached), else the verdict.", ""]

@@ -109,3 +109,26 @@ def test_the_judging_commit_is_dirty_only_when_the_code_that_judges_changed(tmp_
     assert pages.judging_code() == ("0123456789abcdef", False)
     (tmp_path / "harness" / "verdict.py").write_text("changed\n")
     assert pages.judging_code() == ("0123456789abcdef", True)
+
+
+def test_a_sitting_that_was_stopped_counts_until_its_last_finished_record(tmp_path):
+    """Its manifest was written only when it began; the records it finished say how long it worked."""
+    (tmp_path / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "s", "state": "running", "jobs": [],
+                                                     "sittings": [
+        {"started_at": "2026-01-01T00:00:00+0000", "updated_at": "2026-01-01T00:00:00+0000"},
+        {"started_at": "2026-01-01T02:00:00+0000", "updated_at": "2026-01-01T02:10:00+0000"}]}))
+    finished = ["2026-01-01T00:20:00+0000", "2026-01-01T00:40:00+0000", "2026-01-01T02:30:00+0000"]
+    assert pages.wall_time(tmp_path, finished) == (70 * 60.0, 2)  # 40 min, then 30 min
+    assert pages.wall_time(tmp_path) == (10 * 60.0, 2)  # from the manifest alone
+
+
+def test_a_cell_still_choosing_its_rate_is_shown_as_such_never_as_one_candidates_window():
+    import pandas as pd
+
+    windows = pd.DataFrame({"task": ["recall"] * 3, "protocol": "dense", "model": ["gru", "gru", "lstm"],
+                            "batch_size": 32, "lr": [1e-3, 3e-3, 1e-3], "verdict": ["measured", "budget_bound",
+                                                                                     "at_least"],
+                            "window_text": ["< 8", "12", "≥ 128"]})
+    table = pages.compact_table(windows)
+    assert table.loc[0, "gru"] == "choosing lr" and table.loc[0, "lstm"] == "≥ 128"
+    assert list(pages.choosing(windows)) == [True, True, False]
