@@ -102,6 +102,19 @@ def stamp(report: Report) -> str:
             f"harness/verdict.py at commit {judged}.")
 
 
+def unfinished(report: Report) -> list[str]:
+    """A warning line when a sweep behind the page is not finished: what it has done and what is left."""
+    partial = [sweep for sweep in report.results.sweeps if sweep.partial]
+    if not partial:
+        return []
+    paused = int((report.results.runs.stop_reason == "paused").sum())
+    parts = [f"`{s.name}` has records for {s.with_results} of its {len(s.jobs)} jobs ({len(s.pending)} not started)"
+             for s in partial]
+    return [f"**This sweep is not finished**: {'; '.join(parts)}, and {paused} run{'s' * (paused != 1)} paused "
+            "on the ladder. Rerunning its command continues it; every verdict below is that of the records so far, "
+            "and a cell with a paused run is budget-bound until the run climbs on.", ""]
+
+
 def window_cell(row) -> str:
     """A window as the compact table prints it: the number where a verdict allows one, else the verdict."""
     if row.verdict in ("measured", "at_least"):
@@ -132,6 +145,7 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
              "run records; do not edit by hand -->", "", stamp(report), "",
              "Windows are located on the measured curves and judged by the rule stated once in "
              "[harness/verdict.py](../../harness/verdict.py); the method is in [docs/method.md](../method.md).", ""]
+    lines += unfinished(report)
     if windows.empty:
         return "\n".join(lines + ["No run finished."]), figures
     undecided = choosing(windows)

@@ -69,6 +69,7 @@ def test_the_page_is_stamped_from_the_records_and_the_sittings(sweep, built):
     records = load(sweep).runs
     assert f"Made from {len(records)} run records" in text
     assert "90 min of wall time over 2 sittings" in text  # 60 + 30 minutes, from sweep.json
+    assert "This sweep is not finished" not in text
     assert "do not edit by hand" in text and "torch 2.13.0" in text
 
 
@@ -132,3 +133,15 @@ def test_a_cell_still_choosing_its_rate_is_shown_as_such_never_as_one_candidates
     table = pages.compact_table(windows)
     assert table.loc[0, "gru"] == "choosing lr" and table.loc[0, "lstm"] == "≥ 128"
     assert list(pages.choosing(windows)) == [True, True, False]
+
+
+def test_a_page_made_while_its_sweep_runs_says_so(tmp_path):
+    directory = tmp_path / "sweep"
+    run_dirs = write_small_sweep(directory, seeds=(0,))
+    jobs = [{"run_dir": str(d), "config_hash": d.name.rsplit("_", 1)[-1], "outcome": "finished"} for d in run_dirs]
+    jobs.append({"run_dir": str(directory / "gru_recall_notyet"), "config_hash": "notyet", "outcome": None})
+    (directory / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "sweep", "state": "running",
+                                                      "jobs": jobs, "sittings": []}))
+    page = tmp_path / "page.md"
+    assert main([str(directory), "--markdown", str(page)]) == 0
+    assert f"records for {len(run_dirs)} of its {len(jobs)} jobs (1 not started)" in page.read_text()
