@@ -34,8 +34,8 @@ reported.
    given only with at least MIN_SEEDS_FOR_INTERVAL seeds, since 2 or 3 seeds resample to a handful of values.
 6. Learning rate (successive halving on validation): at each rung, a candidate whose curve's mean accuracy is
    below the best's by more than LR_CUT_Z standard errors of the difference stops climbing. Short horizons
-   mislead (the LSTM on recall sits at chance at 3e-3 and at 1e-2 at step 250, and only 3e-3 learns by 2000),
-   so candidates that cannot be told apart all climb, and rates at chance are never cut against each other.
+   mislead (a rate at chance at the first rung can be the only one that learns by the top), so candidates
+   that cannot be told apart all climb, and rates at chance are never cut against each other.
    The last candidate standing is chosen; at the top, the best mean accuracy (ties: the smaller rate).
 """
 
