@@ -46,16 +46,19 @@ def parse_time(text: str | None) -> datetime.datetime | None:
         return None
 
 
-def wall_time(directory: Path, finished: list[str] = ()) -> tuple[float | None, int]:
+def wall_time(directory: Path, finished: list[str] = (), started: list[str] = ()) -> tuple[float | None, int]:
     """(seconds, sittings) of the sweeps under ``directory``: every sitting from its start to its last sign of
     work, the later of its last manifest write and the last record finished before the next sitting began
-    (``finished``: the records' finished_at), so a sitting that was stopped still counts what it did."""
+    (``finished``: the records' finished_at), so a sitting that was stopped still counts what it did. Records
+    finished before the first sitting the manifests know of (a manifest that kept no sittings then) count as
+    one more sitting, from the first of them to start (``started``: the records' started_at) to the last."""
     done = sorted(filter(None, map(parse_time, finished)))
-    seconds, count = 0.0, 0
+    seconds, count, first = 0.0, 0, None
     for manifest in read_manifests(directory).values():
         sittings = manifest.get("sittings") or [{"started_at": manifest.get("started_at"),
                                                   "updated_at": manifest.get("finished_at")}]
         starts = [parse_time(s.get("started_at")) for s in sittings]
+        first = min(filter(None, [first, *starts]), default=None)
         for k, sitting in enumerate(sittings):
             start, end = starts[k], parse_time(sitting.get("updated_at"))
             if not start:
@@ -65,6 +68,10 @@ def wall_time(directory: Path, finished: list[str] = ()) -> tuple[float | None, 
             end = max(filter(None, [end, *worked[-1:]]), default=None)
             if end:
                 seconds, count = seconds + (end - start).total_seconds(), count + 1
+    earlier = [t for t in done if first and t < first]
+    begun = [t for t in filter(None, map(parse_time, started)) if first and t < first]
+    if earlier and begun:
+        seconds, count = seconds + (max(earlier) - min(begun)).total_seconds(), count + 1
     return (seconds if count else None), count
 
 
@@ -90,7 +97,7 @@ def stamp(report: Report) -> str:
     started = min(filter(None, map(parse_time, runs.started_at)), default=None)
     finished = max(filter(None, map(parse_time, runs.finished_at)), default=None)
     machines = sorted({f"{cpu} ({host})" for cpu, host in zip(runs.cpu, runs.hostname)})
-    seconds, sittings = wall_time(report.directory, list(runs.finished_at.dropna()))
+    seconds, sittings = wall_time(report.directory, list(runs.finished_at.dropna()), list(runs.started_at.dropna()))
     wall = (f"{seconds / 60:.0f} min of wall time over {sittings} sitting{'s' * (sittings != 1)} of the sweep"
             if seconds else "wall time unknown (no sweep.json)")
     judged, dirty = judging_code()
@@ -108,8 +115,9 @@ def unfinished(report: Report) -> list[str]:
     if not partial:
         return []
     paused = int((report.results.runs.stop_reason == "paused").sum())
-    parts = [f"`{s.name}` has records for {s.with_results} of its {len(s.jobs)} jobs ({len(s.pending)} not started)"
-             for s in partial]
+    parts = [f"`{s.name}` has records for {s.with_results} of its {len(s.jobs)} jobs ("
+             f"{sum(job.get('outcome') == 'not_chosen' for job in s.jobs)} learning-rate candidates not chosen, "
+             f"{len(s.pending)} not started)" for s in partial]
     return [f"**This sweep is not finished**: {'; '.join(parts)}, and {paused} run{'s' * (paused != 1)} paused "
             "on the ladder. Rerunning its command continues it; every verdict below is that of the records so far, "
             "and a cell with a paused run is budget-bound until the run climbs on.", ""]

@@ -144,4 +144,13 @@ def test_a_page_made_while_its_sweep_runs_says_so(tmp_path):
                                                       "jobs": jobs, "sittings": []}))
     page = tmp_path / "page.md"
     assert main([str(directory), "--markdown", str(page)]) == 0
-    assert f"records for {len(run_dirs)} of its {len(jobs)} jobs (1 not started)" in page.read_text()
+    assert f"records for {len(run_dirs)} of its {len(jobs)} jobs (0 learning-rate candidates not chosen, 1 not started)" in page.read_text()
+
+
+def test_records_older_than_every_known_sitting_count_as_one_more(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "s", "state": "running", "jobs": [],
+                                                     "sittings": [
+        {"started_at": "2026-01-01T05:00:00+0000", "updated_at": "2026-01-01T05:30:00+0000"}]}))
+    started = ["2026-01-01T01:00:00+0000", "2026-01-01T02:00:00+0000", "2026-01-01T05:05:00+0000"]
+    finished = ["2026-01-01T01:30:00+0000", "2026-01-01T03:00:00+0000", "2026-01-01T05:20:00+0000"]
+    assert pages.wall_time(tmp_path, finished, started) == ((30 + 120) * 60.0, 2)
