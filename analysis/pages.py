@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from analysis import beyond, plots
+from analysis.learning_rate import at_chosen_lr
 from analysis.records import CELL
 from analysis.sections import markdown_table
 from analysis.sweep import read_manifests
@@ -114,13 +115,14 @@ def unfinished(report: Report) -> list[str]:
     partial = [sweep for sweep in report.results.sweeps if sweep.partial]
     if not partial:
         return []
-    paused = int((report.results.runs.stop_reason == "paused").sum())
-    parts = [f"`{s.name}` has records for {s.with_results} of its {len(s.jobs)} jobs ("
-             f"{sum(job.get('outcome') == 'not_chosen' for job in s.jobs)} learning-rate candidates not chosen, "
-             f"{len(s.pending)} not started)" for s in partial]
-    return [f"**This sweep is not finished**: {'; '.join(parts)}, and {paused} run{'s' * (paused != 1)} paused "
-            "on the ladder. Rerunning its command continues it; every verdict below is that of the records so far, "
-            "and a cell with a paused run is budget-bound until the run climbs on.", ""]
+    paused = int((at_chosen_lr(report.results.runs, report.lr_choice).stop_reason == "paused").sum())
+    parts = [f"`{s.name}` has records for {s.with_results} of its {len(s.jobs)} jobs; of the others "
+             f"{sum(job.get('outcome') == 'not_chosen' for job in s.failed)} are learning-rate candidates not "
+             f"chosen and {len(s.pending)} are still to run" for s in partial]
+    return [f"**This sweep is not finished**: {'; '.join(parts)}; {paused} run{'s' * (paused != 1)} at a chosen "
+            "or still undecided rate paused on the ladder. Rerunning its command continues it; every verdict below "
+            "is that of the records so far, and a cell with a paused run is budget-bound until the run climbs on.",
+            ""]
 
 
 def window_cell(row) -> str:

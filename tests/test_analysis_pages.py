@@ -144,7 +144,8 @@ def test_a_page_made_while_its_sweep_runs_says_so(tmp_path):
                                                       "jobs": jobs, "sittings": []}))
     page = tmp_path / "page.md"
     assert main([str(directory), "--markdown", str(page)]) == 0
-    assert f"records for {len(run_dirs)} of its {len(jobs)} jobs (0 learning-rate candidates not chosen, 1 not started)" in page.read_text()
+    assert (f"records for {len(run_dirs)} of its {len(jobs)} jobs; of the others 0 are learning-rate candidates "
+            "not chosen and 1 are still to run") in page.read_text()
 
 
 def test_records_older_than_every_known_sitting_count_as_one_more(tmp_path):
