@@ -142,8 +142,10 @@ def test_a_page_made_while_its_sweep_runs_says_so(tmp_path):
     jobs.append({"run_dir": str(directory / "gru_recall_notyet"), "config_hash": "notyet", "outcome": None})
     (directory / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "sweep", "state": "running",
                                                       "jobs": jobs, "sittings": []}))
-    page = tmp_path / "page.md"
-    assert main([str(directory), "--markdown", str(page)]) == 0
+    page, readme = tmp_path / "page.md", tmp_path / "README.md"
+    readme.write_text("\n".join(pages.markers("headline")) + "\n")
+    assert main([str(directory), "--markdown", str(page), "--readme", str(readme)]) == 0
+    assert "This sweep is not finished" in readme.read_text()
     assert (f"records for {len(run_dirs)} of its {len(jobs)} jobs; of the others 0 are learning-rate candidates "
             "not chosen and 1 are still to run") in page.read_text()
 
