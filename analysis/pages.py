@@ -23,7 +23,7 @@ import pandas as pd
 
 from analysis import beyond, plots
 from analysis.learning_rate import at_chosen_lr
-from analysis.records import CELL
+from analysis.records import CELL, relative
 from analysis.sections import markdown_table
 from analysis.sweep import read_manifests
 from harness.record import REPO_ROOT, git_state
@@ -191,11 +191,6 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
     return "\n".join(lines), figures
 
 
-def relative(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-
-
 def with_verdict(text, decided: str) -> str:
     """'256 (measured)', '≥ 64 (at least)', or the verdict alone where it withholds the window."""
     if decided in ("measured", "at_least") and isinstance(text, str) and text:
@@ -230,7 +225,8 @@ def cost_lines(directory: Path) -> list[str]:
     table = table.loc[plots.ordered_models(table.index)]
     table.columns = [f"L = {c}" for c in table.columns]
     return ["**The cost of reaching further**: time and peak memory to read one sequence at inference, per "
-            f"sequence length, one thread (`{relative(path)}`; memory: {cost.memory_meaning.iloc[0]}).", "",
+            f"sequence length, one thread (`{relative(path.resolve(), REPO_ROOT)}`; "
+            f"memory: {cost.memory_meaning.iloc[0]}).", "",
             markdown_table(table.reset_index()), ""]
 
 
@@ -257,10 +253,10 @@ def write_page(report: Report, page: Path) -> dict[str, Path]:
     text, figures = results_page(report, page)
     page.parent.mkdir(parents=True, exist_ok=True)
     written = {"page": page}
-    for relative, figure in figures.items():
-        target = page.parent / relative
+    for name, figure in figures.items():
+        target = page.parent / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        written[relative] = plots.save(figure, target.with_suffix(""), formats=(".png",))[0]
+        written[name] = plots.save(figure, target.with_suffix(""), formats=(".png",))[0]
     page.write_text(text + "\n")
     return written
 
