@@ -30,11 +30,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness import record as records
-from harness import runtime
+from harness import runtime, verdict
 from harness.config import REPO_ROOT, ConfigError, build, build_logger, config_hash, explain_composition_error
 from harness.record import Record
 from harness.train import Diverged, train
-from harness.verdict import SOLVED
 
 log = logging.getLogger("run")
 
@@ -59,7 +58,7 @@ def main(cfg: DictConfig) -> float:
         print(progress_line(record, Path(hydra_cfg.sweep.dir)), flush=True)
     elif record.complete and not reused:
         log.info(f"done: {record.run_dir}/result.json  {record.verdict} at step {record.steps}, window "
-                 f"{record.rung_results[-1].window}")
+                 f"{record.window_text()}")
     return record.mean_accuracy()
 
 
@@ -87,7 +86,7 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
     digest, sources = config_hash(cfg), records.source_hashes(records.source_files(type(task), type(model)))
     label = describe(model_name, task_name, plan, cfg.seed)
     stored, _ = records.read(run_dir / records.RESULT_FILE)
-    reuse, why = records.reusable(stored, digest, sources, train_cfg.climb_to or train_cfg.rungs[-1])
+    reuse, why = records.reusable(stored, digest, sources, train_cfg.rungs, train_cfg.climb_to)
     if reuse and not OmegaConf.select(cfg, "force", default=False):
         log.info(f"skip {run_dir.name} ({label}): {why} (+force=true reruns it)")
         return Execution(stored, True)
@@ -114,13 +113,14 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
             stale.unlink()
         if forced:  # +force=true trains again from step 0, not from where the stored run paused
             (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
-        outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag, logger, label,
-                        progress=not multirun, beyond=built.beyond)
+        outcome = train(task, model, train_cfg, plan, cfg.seed, claim.device, run_dir, tag,
+                        rule(task.chance_accuracy, train_cfg.rungs), logger, label, progress=not multirun,
+                        beyond=built.beyond)
         if train_cfg.save_model:
             runtime.save_weights(run_dir, model)
-        record = record.finish(**outcome, wall_time_s=time.perf_counter() - started)
+        record = records.judged(record.finish(**outcome, wall_time_s=time.perf_counter() - started), train_cfg.rungs)
         records.write(record)  # written last: its presence marks the run complete
-        if not train_cfg.keep_checkpoint and record.verdict in SOLVED:  # others may climb a higher ladder
+        if not train_cfg.keep_checkpoint and record.verdict == "target":  # solved: no rule continues it
             (run_dir / runtime.CHECKPOINT_FILE).unlink(missing_ok=True)
     except Exception as error:  # recorded, never dropped: the sweep goes on
         reason = str(error) if isinstance(error, Diverged) else f"{type(error).__name__}: {error}"
@@ -133,6 +133,15 @@ def execute(cfg: DictConfig, run_dir: Path, model_name: str, task_name: str, mul
         claim.release()
         lock.release()
     return Execution(record, False)
+
+
+def rule(chance: float, ladder: list[int]):
+    """The loop's ``judge``: harness.verdict's decision on the rungs so far, on this ladder. The loop asks it only
+    when to stop; the record keeps the evidence, and every reader judges it again with the rule of its day."""
+    def judge(rungs) -> verdict.RunDecision:
+        curves = [[verdict.Point(*p) for p in rung.curve] for rung in rungs]
+        return verdict.decide_run(curves, chance, top=rungs[-1].step >= ladder[-1], at_target=rungs[-1].at_target)
+    return judge
 
 
 def coarse_gaps(task, plan) -> str | None:
@@ -167,7 +176,7 @@ def progress_line(record: Record, sweep_dir: Path) -> str:
     distances = record.train_distances
     shown = str(distances[0]) if len(distances) == 1 else f"{distances[0]}..{distances[-1]}"
     outcome = (f"{record.verdict} at step {record.steps} ({record.stop_reason}), window "
-               f"{record.rung_results[-1].window}" if record.complete else f"FAILED ({record.reason})")
+               f"{record.window_text()}" if record.complete else f"FAILED ({record.reason})")
     return (f"[{position}] model={record.model} task={record.task} d={shown} seed={record.seed} lr={record.lr:g} "
             f"{outcome} in {record.wall_time_s or 0.0:.1f} s")
 

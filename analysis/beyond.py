@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.window import KEYS, budget_text, of_cell
+from analysis.window import KEYS, agree, budget_text, of_cell, verdict_text
 from harness import verdict
 
-EXTRAPOLATION_COLUMNS = KEYS + ["verdict", "window", "censored", "window_text", "range_text", "in_range_verdict",
-                                "in_range_text", "max_trained_distance", "train_length", "longest_length",
-                                "max_distance", "n_seeds", "budget_text", "cannot", "params"]
+EXTRAPOLATION_COLUMNS = KEYS + ["verdict", "verdict_text", "window", "censored", "window_text", "resolution",
+                                "val_window_text", "agree", "range_text", "in_range_verdict", "in_range_verdict_text",
+                                "in_range_text",
+                                "max_trained_distance", "train_length", "longest_length", "max_distance", "n_seeds",
+                                "read_at", "budget_text", "cannot", "params"]
 IN_RANGE_FINAL = ("target", "decided")  # harness.train.stop_reason of a run whose in-range window is final
 POSITION_COLUMNS = KEYS + ["distance", "train_length", "accuracy", "length", "accuracy_long", "change", "n_seeds"]
 
@@ -74,12 +76,16 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
     rows = []
     for key, cell in tried.groupby(KEYS, sort=True, dropna=False):
         inside = windows[of_cell(windows, key)]
+        steps = sorted({int(s) for s in cell.steps.dropna()})
         row = {**dict(zip(KEYS, key)), "n_seeds": cell.seed.nunique(), "params": cell.params.median(),
                "train_length": int(cell.seq_len.max()), "budget_text": budget_text(cell, key[KEYS.index("batch_size")]),
+               "read_at": " and ".join(map(str, steps)),
                "in_range_verdict": inside.verdict.iloc[0] if len(inside) else "",
+               "in_range_verdict_text": inside.verdict_text.iloc[0] if len(inside) else "",
                "in_range_text": inside.window_text.iloc[0] if len(inside) else ""}
         if cell.cannot.notna().any():
-            rows.append({**row, "verdict": "cannot", "cannot": cell.cannot.dropna().iloc[0]})
+            rows.append({**row, "verdict": "cannot", "verdict_text": "cannot", "agree": True,
+                         "cannot": cell.cannot.dropna().iloc[0]})
             continue
         points = measured[measured.run_dir.isin(cell.run_dir)]
         inside_rungs = rungs[rungs.run_dir.isin(cell.run_dir) & rungs.length.isna()]
@@ -94,12 +100,17 @@ def extrapolation_table(table: pd.DataFrame, rungs: pd.DataFrame, windows: pd.Da
         run_verdicts = list(extended[extended.run_dir.isin(cell.run_dir)].verdict)
         run_verdicts += ["climbing"] * (cell.run_dir.nunique() - len(run_verdicts))  # paused: no extended curve
         past_rows = pd.concat([points[points.length.notna()], last[last.length.notna()]])
-        row.update(verdict=verdict.decide_cell(run_verdicts, val_windows, []), max_trained_distance=longest,
-                   longest_length=int(past_rows.length.max()), max_distance=int(past_rows.distance.max()))
+        decided = verdict.decide_cell(run_verdicts, val_windows, [])
+        row.update(verdict=decided, max_trained_distance=longest, longest_length=int(past_rows.length.max()),
+                   max_distance=int(past_rows.distance.max()))
         if windows_by_seed:
             middle, low, high = verdict.median_window(windows_by_seed)
             row.update(window=middle.value, censored=middle.censored, window_text=middle.text,
-                       range_text=middle.text if low == high else f"{low.text}–{high.text}")
+                       resolution=middle.resolution, range_text=middle.text if low == high else
+                       f"{low.text}–{high.text}", val_window_text=verdict.median_window(val_windows)[0].text
+                       if val_windows else "")
+        row["agree"] = agree(decided, row.get("censored"))
+        row["verdict_text"] = verdict_text(decided, row["agree"], row.get("val_window_text"))
         rows.append(row)
     return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
 
@@ -116,6 +127,14 @@ def position_table(table: pd.DataFrame) -> pd.DataFrame:
                      "accuracy_long": cell.accuracy.mean(), "change": cell.accuracy.mean() - short.accuracy.mean(),
                      "n_seeds": cell.seed.nunique()})
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+def resolution_note(cell) -> str:
+    """', to 128 steps' for a window past training (the distances there double: an octave), else ''."""
+    resolution = getattr(cell, "resolution", None)
+    if resolution is None or resolution != resolution or cell.window <= cell.max_trained_distance:
+        return ""
+    return f", to {int(resolution)} steps (an octave)"
 
 
 def summary(extrapolation: pd.DataFrame) -> list[str]:
@@ -135,7 +154,8 @@ def summary(extrapolation: pd.DataFrame) -> list[str]:
             if cell.verdict == "cannot":
                 parts.append(f"{cell.task} cannot ({cell.cannot})")
             elif cell.verdict in ("measured", "at_least") and cell.window == cell.window:
-                parts.append(f"{cell.task} {cell.window_text} ({cell.verdict.replace('_', ' ')})")
+                parts.append(f"{cell.task} {cell.window_text} ({cell.verdict_text}{resolution_note(cell)}; read at "
+                             f"{cell.read_at} steps)")
             else:
                 parts.append(f"{cell.task} {cell.verdict.replace('_', '-')}")
         lines.append(f"**{model}**{where}: " + ", ".join(parts) + ".")

@@ -126,9 +126,10 @@ def unfinished(report: Report) -> list[str]:
 
 
 def window_cell(row) -> str:
-    """A window as the compact table prints it: the number where a verdict allows one, else the verdict."""
+    """A window as the compact table prints it: the number where a verdict allows one (with validation's beside
+    it where the two curves disagree), else the verdict."""
     if row.verdict in ("measured", "at_least"):
-        return row.window_text
+        return row.window_text if row.agree else f"{row.window_text} (validation {row.val_window_text})"
     return SHORT.get(row.verdict, row.verdict)
 
 
@@ -173,7 +174,7 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
     lines += [f"![Accuracy against distance]({name}/accuracy_vs_distance.png)", "", "## Every cell", ""]
     shown = windows.assign(params=windows.params.map(lambda p: f"{p:,.0f}" if p == p else ""),
                            resolution=windows.resolution.map(lambda r: f"{r:.0f}" if r == r else ""),
-                           verdict=windows.verdict.str.replace("_", " "))
+                           verdict=windows.verdict_text)
     lines += [markdown_table(shown, {"task": "task", "model": "model", "params": "params", "lr": "lr",
                                      "verdict": "verdict", "window_text": "window", "range_text": "seeds' range",
                                      "resolution": "resolution", "n_seeds": "seeds",
@@ -191,10 +192,11 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
     return "\n".join(lines), figures
 
 
-def with_verdict(text, decided: str) -> str:
-    """'256 (measured)', '≥ 64 (at least)', or the verdict alone where it withholds the window."""
+def with_verdict(text, decided: str, shown: str | None = None) -> str:
+    """'256 (measured)', '≥ 64 (at least)', or the verdict alone where it withholds the window; ``shown``: the
+    verdict as printed (analysis.window.verdict_text), where the curves can disagree."""
     if decided in ("measured", "at_least") and isinstance(text, str) and text:
-        return f"{text} ({decided.replace('_', ' ')})"
+        return f"{text} ({shown or decided.replace('_', ' ')})"
     return SHORT.get(decided, decided or "")
 
 
@@ -202,8 +204,12 @@ def side_by_side(found: pd.DataFrame) -> pd.DataFrame:
     """Per cell: the window inside the training range and past it, each with its verdict, and the budget."""
     return pd.DataFrame({
         "task": found.task, "model": found.model, "params": found.params.map(lambda p: f"{p:,.0f}"),
-        "in range": [with_verdict(t, v) for t, v in zip(found.in_range_text, found.in_range_verdict)],
-        "past training": [with_verdict(t, v) for t, v in zip(found.window_text, found.verdict)],
+        "in range": [with_verdict(t, v, shown) for t, v, shown in zip(found.in_range_text, found.in_range_verdict,
+                                                                      found.in_range_verdict_text)],
+        "past training": [with_verdict(t, v, shown) + (f", to {r:.0f}" if r == r and r is not None else "")
+                          for t, v, shown, r in zip(found.window_text, found.verdict, found.verdict_text,
+                                                    found.resolution)],
+        "read at (steps)": found.read_at,
         "seeds' range": found.range_text.fillna(""),
         "trained to / at length": [f"{d:.0f} / {n:.0f}" if d == d else f"— / {n:.0f}"
                                    for d, n in zip(found.max_trained_distance, found.train_length)],

@@ -30,6 +30,7 @@ import pandas as pd
 from analysis.sweep import Skipped, SweepProgress, job_run_dirs, progress, read_manifests
 from harness import record as schema
 from harness.record import DISTANCE_FIELDS, HISTORY_FIELDS, METRICS_FILE, RESULT_FILE, RUN_FIELDS, Record
+from harness.verdict import FRACTION
 
 CELL = ["task", "protocol", "model", "batch_size"]  # what a window is of (each run states the steps it took)
 LIST_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type == "list[int]"]  # the run's distances
@@ -38,7 +39,8 @@ RUN_COLUMNS = RUN_FIELDS + LIST_FIELDS
 HISTORY_KEYS = CELL + ["lr", "seed", "chance_accuracy", "target_accuracy", "steps", "max_steps", "stop_reason",
                        "verdict", "run_dir"]
 HISTORY_COLUMNS = HISTORY_KEYS + HISTORY_FIELDS + ["trained", "heldout"]
-RUNG_COLUMNS = HISTORY_KEYS + ["rung", "rung_verdict", "distance", "accuracy", "n", "answers", "trained", "heldout"]
+RUNG_COLUMNS = HISTORY_KEYS + ["rung", "distance", "accuracy", "n", "answers", "test_accuracy", "test_n", "trained",
+                                "heldout"]
 LIVE_COLUMNS = ["run", "run_dir", "step", "quantity", "series", "distance", "value"]
 
 
@@ -83,9 +85,10 @@ class Results:
         return live_table(self.live_dirs, self.directory)
 
 
-def load(directory: Path) -> Results:
-    """Every record under DIR (plus any a sweep manifest points to elsewhere), the files that are not records,
-    sweep progress, and the runs still training."""
+def load(directory: Path, fraction: float = FRACTION) -> Results:
+    """Every record under DIR (plus any a sweep manifest points to elsewhere), judged by the rule as it is now at
+    threshold ``fraction`` (harness.record.read), the files that are not records, sweep progress, and the runs
+    still training."""
     directory = Path(directory)
     manifests = read_manifests(directory)
     paths = {p.resolve(): p for p in schema.find(directory)}
@@ -94,7 +97,7 @@ def load(directory: Path) -> Results:
             paths.setdefault((run_dir / RESULT_FILE).resolve(), run_dir / RESULT_FILE)
     records, unreadable = [], []
     for path in sorted(paths.values()):
-        record, problem = schema.read(path)
+        record, problem = schema.read(path, fraction)
         if record is None:
             unreadable.append((path, problem))
             warnings.warn(f"skipping {path}: {problem}", Skipped, stacklevel=2)
@@ -146,9 +149,9 @@ def run_fields(record: Record) -> dict:
 
 
 def tidy(records: list[Record], beyond: bool = False) -> pd.DataFrame:
-    """One row per (run, distance of its fine curve), on the test sets. A failed run, or one paused on the ladder
-    (its test sets are scored only once it is final), gets a row per distance it should have measured, with no
-    accuracy, so it is visible wherever it would have appeared, and never as a zero."""
+    """One row per (run, distance of its fine curve), on the test sets at the rung the run is read at. A failed
+    run gets a row per distance it should have measured, with no accuracy, so it is visible wherever it would
+    have appeared, and never as a zero."""
     rows = []
     for record in records:
         run = run_fields(record)
@@ -176,32 +179,37 @@ def run_table(records: list[Record]) -> pd.DataFrame:
 
 
 def history_table(records: list[Record]) -> pd.DataFrame:
-    """One row per (finished run, evaluation, distance): how accuracy at each listed distance grew in training, on
-    the validation stream."""
+    """One row per (finished run, evaluation, distance) up to the rung it is read at: how accuracy at each listed
+    distance grew in training, on the validation stream."""
     rows = []
     for record in filter(lambda r: r.complete, records):
         run = {key: getattr(record, key) for key in HISTORY_KEYS}
         rows += [{**run, **dataclasses.asdict(point), "trained": point.distance in record.train_distances,
-                  "heldout": point.distance in record.heldout_distances} for point in record.history]
+                  "heldout": point.distance in record.heldout_distances}
+                 for point in record.history if point.step <= record.steps]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
 def rung_table(records: list[Record], beyond: bool = False) -> pd.DataFrame:
-    """One row per (finished run, rung, distance of the fine curve): the validation curve harness.verdict judged
-    at that rung (with each position's right or wrong answer, for paired comparisons between rungs), and the
-    verdict the loop drew there."""
+    """One row per (finished run, rung up to the one it is read at, distance of the fine curve): the validation
+    curve harness.verdict judged at that rung (with each position's right or wrong answer, for paired
+    comparisons between rungs) and the test curve scored beside it."""
     rows = []
     for record in filter(lambda r: r.complete, records):
         run = {key: getattr(record, key) for key in HISTORY_KEYS}
         trained, heldout = set(record.train_distances), set(record.heldout_distances)
-        if beyond:  # the rows scored past the training length (RungResult.beyond), with their length
-            rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "length": length,
-                      "accuracy": a, "n": n, "answers": answers, "trained": d in trained, "heldout": False}
-                     for rung in record.rung_results for d, length, a, n, answers in rung.beyond]
-            continue
-        rows += [{**run, "rung": rung.step, "rung_verdict": rung.verdict, "distance": d, "accuracy": a, "n": n,
-                  "answers": answers[0] if answers else "", "trained": d in trained, "heldout": d in heldout}
-                 for rung in record.rung_results for d, a, n, *answers in rung.curve]
+        for rung in record.read_rungs():
+            if beyond:  # the rows scored past the training length, with their length
+                test = {(d, length): (a, n) for d, length, a, n in rung.test_beyond}
+                rows += [{**run, "rung": rung.step, "distance": d, "length": length, "accuracy": a, "n": n,
+                          "answers": answers, "test_accuracy": test.get((d, length), (None, 0))[0],
+                          "test_n": test.get((d, length), (None, 0))[1], "trained": d in trained, "heldout": False}
+                         for d, length, a, n, answers in rung.beyond]
+                continue
+            test = {d: (a, n) for d, a, n in rung.test}
+            rows += [{**run, "rung": rung.step, "distance": d, "accuracy": a, "n": n, "answers": answers[0] if answers
+                      else "", "test_accuracy": test.get(d, (None, 0))[0], "test_n": test.get(d, (None, 0))[1],
+                      "trained": d in trained, "heldout": d in heldout} for d, a, n, *answers in rung.curve]
     return pd.DataFrame(rows, columns=RUNG_COLUMNS + (["length"] if beyond else []))
 
 

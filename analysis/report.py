@@ -39,7 +39,7 @@ def build_report(directory: Path, fraction: float = DEFAULT_FRACTION, resamples:
     """Write every table, figure and report.md into DIR (and the results page and README block when asked): the
     one place that writes. Raises NoResults (after writing report.md) if DIR holds no result records."""
     threshold(0.0, fraction)  # refuse a bad threshold before any work
-    report = Report(load(directory), fraction, resamples)
+    report = Report(load(directory, fraction), fraction, resamples)
     sections = SECTIONS if report.results.records else [header, live_section]
     parts = [section(report) for section in sections]
     if report.results.records:

@@ -182,7 +182,7 @@ def window_section(report: Report) -> Part:
     lines = ["## Effective context window", "", WINDOW_DEFINITION.format(f=report.fraction), ""]
     shown = windows.assign(params=windows.params.map(lambda p: f"{p:,.0f}" if p == p else ""),
                            resolution=windows.resolution.map(lambda r: f"{r:.0f}" if r == r else ""),
-                           verdict=windows.verdict.str.replace("_", " "))
+                           verdict=windows.verdict_text)
     lines.append(markdown_table(shown, {"task": "task", "protocol": "protocol", "model": "model", "params": "params",
                                         "lr": "lr", "verdict": "verdict", "window_text": "window",
                                         "range_text": "seeds' range", "resolution": "resolution",
@@ -304,13 +304,13 @@ def beyond_section(report: Report) -> Part:
              "[extrapolation.csv](extrapolation.csv), [positions_beyond_training.csv]"
              "(positions_beyond_training.csv).", "",
              *[f"- {line}" for line in beyond.summary(found)], "",
-             markdown_table(found.assign(verdict=found.verdict.str.replace("_", " "),
-                                         in_range_verdict=found.in_range_verdict.str.replace("_", " "),
-                                         cannot=found.cannot.fillna("")),
+             markdown_table(found.assign(cannot=found.cannot.fillna(""), resolution=found.resolution.map(
+                                 lambda r: f"{r:.0f}" if r == r and r is not None else "")),
                             {"task": "task", "model": "model", "lr": "lr", "in_range_text": "window in range",
-                             "in_range_verdict": "its verdict", "max_trained_distance": "longest trained",
+                             "in_range_verdict_text": "its verdict", "max_trained_distance": "longest trained",
                              "train_length": "trained at length", "window_text": "window past training",
-                             "range_text": "seeds' range", "verdict": "verdict", "max_distance": "longest measured",
+                             "resolution": "resolution", "range_text": "seeds' range", "verdict_text": "verdict",
+                             "max_distance": "longest measured", "read_at": "read at (steps)",
                              "cannot": "cannot because", "budget_text": "trained"}), ""]
     if len(positions):
         shown = positions.assign(**{c: positions[c].map("{:.3f}".format) for c in ("accuracy", "accuracy_long",

@@ -71,7 +71,7 @@ class Report:
 
     @cached_property
     def gaps(self) -> pd.DataFrame:
-        return heldout_gaps(self.rungs)
+        return heldout_gaps(self.rungs, self.fraction)
 
     @cached_property
     def windows(self) -> pd.DataFrame:

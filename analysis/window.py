@@ -27,9 +27,11 @@ RUN_COLUMNS = KEYS + ["seed", "run_dir", "steps", "max_steps", "stop_reason", "v
                       "change", "change_error", "moved", "still_growing"]
 SEED_COLUMNS = KEYS + ["seed", "verdict", "window", "censored", "window_text", "resolution", "deciding_distance",
                        "val_window", "val_censored", "steps", "sequences", "params"]
-GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "expected", "gap", "noise", "shortcut"]
-WINDOW_COLUMNS = KEYS + ["verdict", "claim", "window", "censored", "window_text", "resolution", "deciding_distance",
-                         "range_text", "interval_text", "seed_windows", "n_seeds", "seeds", "steps_min", "steps_max",
+GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "expected", "gap", "noise", "seeds",
+                      "seeds_flagged", "shortcut"]
+WINDOW_COLUMNS = KEYS + ["verdict", "verdict_text", "claim", "window", "censored", "window_text", "resolution",
+                         "deciding_distance", "val_window_text", "agree", "range_text", "interval_text",
+                         "seed_windows", "n_seeds", "seeds", "steps_min", "steps_max",
                          "sequences_max", "budget_text", "min_distance", "max_distance", "max_trained_distance",
                          "chance_accuracy", "threshold_fraction", "threshold", "params", "why"]
 
@@ -84,20 +86,20 @@ def seed_windows(table: pd.DataFrame, runs: pd.DataFrame, fraction: float = DEFA
     return pd.DataFrame(rows, columns=SEED_COLUMNS)
 
 
-def heldout_gaps(rungs: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and held-out distance with trained neighbours: clause 5's check on the validation curves of
-    each run's last rung, positions pooled over seeds."""
+def heldout_gaps(rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
+    """Per cell and held-out distance with trained neighbours: clause 5's check on the validation curve of each
+    run's last read rung, each seed on its own (flagged where a majority of seeds show the deficit); the
+    accuracies shown pool the seeds' positions."""
     last = rungs[rungs.rung == rungs.groupby("run_dir").rung.transform("max")]
     rows = []
     for key, cell in last.groupby(KEYS, sort=True, dropna=False):
-        pooled = cell.assign(hits=cell.accuracy * cell.n).groupby("distance").agg(
-            hits=("hits", "sum"), n=("n", "sum"), trained=("trained", "all"), heldout=("heldout", "all")).reset_index()
-        pooled["accuracy"] = pooled.hits / pooled.n.clip(lower=1)
-        checks = verdict.shortcut_check(curve_of(pooled), set(pooled.distance[pooled.trained]),
-                                        set(pooled.distance[pooled.heldout]))
+        curves = [curve_of(run) for _, run in cell.groupby("run_dir", sort=True)]
+        at = verdict.threshold(float(cell.chance_accuracy.max()), fraction)
+        checks = verdict.shortcut_check(curves, set(cell.distance[cell.trained.astype(bool)]),
+                                        set(cell.distance[cell.heldout.astype(bool)]), at)
         rows += [{**dict(zip(KEYS, key)), "distance": c.distance, "accuracy": c.accuracy, "n": c.n, "below": c.below,
-                  "above": c.above, "expected": c.expected, "gap": c.gap, "noise": c.noise, "shortcut": c.flagged}
-                 for c in checks]
+                  "above": c.above, "expected": c.expected, "gap": c.gap, "noise": c.noise, "seeds": c.seeds,
+                  "seeds_flagged": c.seeds_flagged, "shortcut": c.flagged} for c in checks]
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
 
@@ -114,7 +116,7 @@ def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEF
     verdict.threshold(0.0, fraction)  # refuse a bad fraction before any work
     runs = run_verdicts(rungs, fraction) if runs is None else runs
     seeds = seed_windows(table, runs, fraction) if seeds is None else seeds
-    gaps = heldout_gaps(rungs) if gaps is None else gaps
+    gaps = heldout_gaps(rungs, fraction) if gaps is None else gaps
     measured = table[(table.status == "finished") & table.accuracy.notna()]
     rows = []
     for key, cell in seeds.groupby(KEYS, sort=True, dropna=False):
@@ -122,8 +124,8 @@ def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEF
         located = cell[cell.window.notna()]
         windows = [as_window(r) for r in located.itertuples()]
         checks = [verdict.Shortcut(*r[len(KEYS):]) for r in gaps[of_cell(gaps, key)].itertuples(index=False)]
-        decided = verdict.decide_cell(list(cell_runs.verdict), [as_window(r, "val_") for r in located.itertuples()],
-                                      checks)  # validation decides; the test windows are only reported
+        val_windows = [as_window(r, "val_") for r in located.itertuples()]
+        decided = verdict.decide_cell(list(cell_runs.verdict), val_windows, checks)  # validation decides
         points = measured[of_cell(measured, key)]
         chance = float(rungs[of_cell(rungs, key)].chance_accuracy.max())
         row = {**dict(zip(KEYS, key)), "verdict": decided, "n_seeds": len(cell), "seeds": " ".join(
@@ -144,7 +146,10 @@ def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEF
                        resolution=resolution.iloc[0] if len(resolution) else np.nan,
                        deciding_distance=located.deciding_distance[located.window_text == middle.text].iloc[0],
                        range_text=middle.text if low == high else f"{low.text}–{high.text}",
-                       interval_text=f"[{interval[0].text}, {interval[1].text}]" if interval else "")
+                       interval_text=f"[{interval[0].text}, {interval[1].text}]" if interval else "",
+                       val_window_text=verdict.median_window(val_windows)[0].text)
+        row["agree"] = agree(decided, row.get("censored"))
+        row["verdict_text"] = verdict_text(decided, row["agree"], row.get("val_window_text"))
         row["claim"] = claim(row)
         rows.append(row)
     return pd.DataFrame(rows, columns=WINDOW_COLUMNS)
@@ -182,9 +187,27 @@ def why(decided: str, runs: pd.DataFrame, checks) -> str:
     return f"of {len(runs)} runs: " + ", ".join(parts) + largest
 
 
+def agree(decided: str, censored) -> bool:
+    """Whether the test curve (the number) and the validation curves (the verdict) agree on whether the window
+    reaches the longest distance; only a claimed window can disagree."""
+    if decided not in ("measured", "at_least") or not isinstance(censored, str):
+        return True
+    return (decided == "at_least") == (censored == "above")
+
+
+def verdict_text(decided: str, agrees: bool, val_text) -> str:
+    """The verdict as pages print it beside the test number: never "at least" beside a smaller number."""
+    if agrees:
+        return decided.replace("_", " ")
+    return f"{decided.replace('_', ' ')} on validation ({val_text}); the test curve disagrees"
+
+
 def claim(row: dict) -> str:
     """What may be said of a cell: a number only where its verdict allows one, with its budget."""
     budget = row["budget_text"]
+    if row["verdict"] in ("measured", "at_least") and not row.get("agree", True):
+        return (f"{row['window_text']} on test, {row['val_window_text']} on validation: the curves disagree on "
+                f"whether the window reaches the longest distance; {budget}")
     if row["verdict"] in ("measured", "at_least"):
         resolution = row.get("resolution")
         step = f", to {int(resolution)} step{'s' * int(resolution != 1)}" if resolution == resolution and \

@@ -1,9 +1,17 @@
 """result.json, the one flat record a run leaves: its schema, its writer, its one reader, and its provenance.
 
-run.py writes it; the sweeper, analysis/ and the tests read it through ``read``. The columns of the analysis
-tables derive from the dataclasses below, so a field added here appears there. While a run trains, it also
-appends one JSON line per log and evaluation to ``metrics.jsonl`` (``MetricsLog``), which is how a sweep that
-is still running can be watched.
+A record keeps evidence apart from judgment. The evidence is what training produced: the validation and test
+curves at every rung end (``RungResult``), how far the run trained and why it stopped. The judgment is what
+harness.verdict makes of the evidence: the verdict, the rung the run is read at and the test curve there.
+``read`` judges every record it reads with the rule as it is now (``judged``), so the sweeper, analysis/ and
+the tests all see the current rule's reading, and a change to the rule re-judges stored runs without
+retraining them. A run's identity (its config hash and the hashes of the code that trains and scores it) does
+not include the rule.
+
+run.py writes the record; everything else reads it through ``read``. The columns of the analysis tables derive
+from the dataclasses below, so a field added here appears there. While a run trains, it also appends one JSON
+line per log and evaluation to ``metrics.jsonl`` (``MetricsLog``), which is how a sweep that is still running
+can be watched.
 """
 
 from __future__ import annotations
@@ -19,28 +27,30 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import verdict
 from harness.files import write_atomic
-from harness.verdict import SOLVED
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
-# The modules of the training loop: a change to any of them can change every result.
-LOOP_MODULES = ["harness/train.py", "harness/verdict.py", "harness/config.py"]
+# The modules of the training loop: a change to any of them can change the evidence of every run. The rule
+# (harness/verdict.py) is not among them: it judges evidence and never changes it.
+LOOP_MODULES = ["harness/train.py", "harness/config.py"]
 PROJECT_PACKAGES = {"tasks", "models", "harness"}  # where a component's own code can live (never .venv)
 
 
 @dataclass
 class DistanceScore:
-    """Accuracy at one distance of the fine curve, on that distance's own set and its planted positions only."""
+    """Accuracy at one distance of the fine curve, on that distance's own set and its planted positions only, at
+    the rung the run is read at (derived from its RungResult, never stored twice)."""
 
     distance: int
     accuracy: float  # the test (eval) stream: never used for any decision
     n: int  # scored positions behind ``accuracy``
     trained: bool  # drawn in training
     heldout: bool  # inside the training range but never trained on (the offset-shortcut check)
-    val_accuracy: float | None = None  # the validation stream, at the last rung
+    val_accuracy: float | None = None  # the validation stream, at the same rung
     val_n: int = 0
     length: int | None = None  # the sequence length it was scored at, where not the training length
     beyond: bool = False  # past the longest trained distance (train.extrapolate)
@@ -60,14 +70,17 @@ class HistoryPoint:
 
 @dataclass
 class RungResult:
-    """The validation curve at one rung end and what harness.verdict made of the run so far."""
+    """The evidence at one rung end (or at the step the run reached its target): every distance of the fine
+    curve scored on validation, with each position's answer, and on test, on the model as it stood there. Any
+    rule can be replayed on these; nothing here is a judgment."""
 
     step: int
-    curve: list  # [[distance, accuracy, n], ...]: every distance of the fine curve
-    verdict: str  # climbing | target | at_least | measured | not_learned | budget_bound
-    window: str  # the located window, as text
-    why: str  # the rule's one line
-    beyond: list = field(default_factory=list)  # [[distance, length, accuracy, n, answers], ...] past training
+    curve: list  # validation: [[distance, accuracy, n, answers], ...], answers packed as hex (harness.verdict.Point)
+    test: list  # test: [[distance, accuracy, n], ...]; read by no decision
+    at_target: bool = False  # the loop stopped here: every trained distance at its target accuracy
+    beyond: list = field(default_factory=list)  # validation past training: [[distance, length, accuracy, n, answers]]
+    test_beyond: list = field(default_factory=list)  # test past training: [[distance, length, accuracy, n]]
+    incidental: list = field(default_factory=list)  # test, other distances scored inside the sets: [[d, accuracy, n]]
 
 
 @dataclass
@@ -115,15 +128,19 @@ class Record:
     cuda_device: str | None
     cudnn_version: int | None
     reason: str | None = None  # why it failed
-    steps: int | None = None
-    stop_reason: str | None = None  # target | decided | top | paused (train.climb_to; the ladder continues)
-    verdict: str | None = None  # harness.verdict's at the last rung: climbing while paused
+    code_diff: str | None = None  # ``git diff HEAD`` of its source files when they were uncommitted (provenance)
+    # evidence: how far it trained, and its curves at every rung
+    trained_steps: int | None = None
     cannot: str | None = None  # why the model could not take inputs past its training length at all
     resumed_from: list[int] = field(default_factory=list)  # steps of the checkpoints this run resumed from
-    accuracy_by_distance: list[DistanceScore] = field(default_factory=list)
-    incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}
     history: list[HistoryPoint] = field(default_factory=list)
     rung_results: list[RungResult] = field(default_factory=list)
+    # judgment: set by ``judged`` with the rule as it is now, whenever a record is read
+    steps: int | None = None  # the rung it is read at: the budget its numbers rest on
+    stop_reason: str | None = None  # target | decided | top | paused (the rule asks for a higher rung)
+    verdict: str | None = None  # harness.verdict's at that rung: climbing while paused
+    accuracy_by_distance: list[DistanceScore] = field(default_factory=list)  # the test curve at that rung
+    incidental_accuracy_by_distance: list[dict] = field(default_factory=list)  # {distance, accuracy, n}
     wall_time_s: float | None = None
     train_time_s: float | None = None
     tokens_per_s: float | None = None
@@ -134,8 +151,9 @@ class Record:
 
     def fail(self, reason: str, wall_time_s: float) -> Record:
         return dataclasses.replace(self, status="failed", reason=reason, wall_time_s=wall_time_s, finished_at=now(),
-                                   steps=None, stop_reason=None, verdict=None, accuracy_by_distance=[],
-                                   incidental_accuracy_by_distance=[], history=[], rung_results=[])
+                                   trained_steps=None, steps=None, stop_reason=None, verdict=None,
+                                   accuracy_by_distance=[], incidental_accuracy_by_distance=[], history=[],
+                                   rung_results=[])
 
     @property
     def complete(self) -> bool:
@@ -144,6 +162,15 @@ class Record:
     def mean_accuracy(self) -> float:
         values = [score.accuracy for score in self.accuracy_by_distance]
         return sum(values) / len(values) if values else float("nan")
+
+    def read_rungs(self) -> list[RungResult]:
+        """The rungs up to the one the run is read at: what its judgment rests on."""
+        return [rung for rung in self.rung_results if self.steps is None or rung.step <= self.steps]
+
+    def window_text(self) -> str:
+        """The window on the test curve at the rung it is read at, as text ('?' before any rung)."""
+        curve = [verdict.Point(s.distance, s.accuracy, s.n) for s in self.accuracy_by_distance if s.length is None]
+        return verdict.locate(curve, verdict.threshold(self.chance_accuracy)).text if curve else "?"
 
 
 def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_hash: str, sources: dict[str, str],
@@ -154,6 +181,7 @@ def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_has
 
     task, model, train, plan = built.task, built.model, built.train, built.plan
     commit, dirty = git_state()
+    diff = source_diff(sorted(sources)) if dirty else None
     return Record(
         schema_version=SCHEMA_VERSION, status="running", model=model_name, task=task_name, seed=cfg.seed,
         protocol=train.protocol, lr=train.lr, train_distances=plan.train, heldout_distances=plan.heldout,
@@ -165,8 +193,8 @@ def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_has
         max_steps=train.rungs[-1], batch_size=train.batch_size, seq_len=task.seq_len, schedule=train.schedule,
         target_accuracy=train.target_accuracy,
         config_hash=config_hash, source_hash=combined_hash(sources), source_files=sources, git_commit=commit,
-        git_dirty=dirty, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True), started_at=now(),
-        **environment)
+        git_dirty=dirty, code_diff=diff, run_dir=str(run_dir), config=OmegaConf.to_container(cfg, resolve=True),
+        started_at=now(), **environment)
 
 
 RUN_FIELDS = [f.name for f in dataclasses.fields(Record) if f.type in ("str", "int", "float", "bool", "str | None",
@@ -188,6 +216,7 @@ def write_json_atomic(path: Path, content) -> None:
 
 
 def write(record: Record) -> Path:
+    """result.json: the evidence, and the judgment of the rule at the time of writing (``read`` replaces it)."""
     path = Path(record.run_dir) / RESULT_FILE
     write_json_atomic(path, dataclasses.asdict(record))
     return path
@@ -203,8 +232,10 @@ def write_or_report(record: Record) -> None:
               file=sys.stderr)
 
 
-def read(path: Path) -> tuple[Record | None, str | None]:
-    """(record, None) for a record of this harness, else (None, why it is not one). The only reader."""
+def read(path: Path, fraction: float = verdict.FRACTION, ladder: list[int] | None = None
+         ) -> tuple[Record | None, str | None]:
+    """(record, None) for a record of this harness, judged by the rule as it is now at threshold ``fraction``, on
+    its own ladder or on ``ladder`` (``judged``), else (None, why it is not one). The only reader."""
     try:
         content = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -213,7 +244,8 @@ def read(path: Path) -> tuple[Record | None, str | None]:
         return None, "not a result record of this harness (no schema_version)"
     if content["schema_version"] != SCHEMA_VERSION:
         return None, (f"schema_version {content['schema_version']}: written by another version of this harness "
-                      f"(this one reads {SCHEMA_VERSION}); rerun the run to refresh it")
+                      f"(this one reads {SCHEMA_VERSION}), whose evidence lacks what the rule needs (the test curve "
+                      "at every rung); rerun its sweep's command to make it")
     try:
         record = Record(**content)
         record.accuracy_by_distance = [DistanceScore(**row) for row in record.accuracy_by_distance]
@@ -224,7 +256,44 @@ def read(path: Path) -> tuple[Record | None, str | None]:
     if record.status not in ("finished", "failed"):
         return None, f"status {record.status!r}: the run never finished writing"
     record.run_dir = str(Path(path).parent)  # where it is now, even if the directory was moved
-    return record, None
+    return judged(record, ladder, fraction), None
+
+
+def judged(record: Record, ladder: list[int] | None = None, fraction: float = verdict.FRACTION) -> Record:
+    """The record as the rule reads it now (harness.verdict.judge_run on its ladder, or on ``ladder`` when the
+    run is asked to climb another): its verdict, the rung it is read at (``steps``) and the test curve there.
+    A run the rule stops at an earlier rung than it trained to is read there (``read_rungs``; the evidence of
+    later rungs stays in the record); a run the rule would send higher is ``climbing`` (stop_reason
+    ``paused``) at its last rung."""
+    if not record.complete or not record.rung_results:
+        return record
+    rungs = record.rung_results
+    top = (ladder or record.rungs)[-1]
+    judgment = verdict.judge_run([r.step for r in rungs], [[verdict.Point(*p) for p in r.curve] for r in rungs],
+                                 [r.at_target for r in rungs], record.chance_accuracy, top, fraction)
+    made, read_at = judgment.decision, rungs[judgment.rung]
+    trained, heldout = set(record.train_distances), set(record.heldout_distances)
+    val = {p[0]: p for p in read_at.curve}
+    scores = [DistanceScore(d, a, n, d in trained, d in heldout, val[d][1], val[d][2]) for d, a, n in read_at.test]
+    past = {(p[0], p[1]): p for p in read_at.beyond}
+    longest = max(trained, default=0)
+    scores += [DistanceScore(d, a, n, d in trained, False, past[d, length][2] if (d, length) in past else None,
+                             past[d, length][3] if (d, length) in past else 0, length, d > longest)
+               for d, length, a, n in read_at.test_beyond]
+    return dataclasses.replace(
+        record, steps=read_at.step, verdict=made.verdict, stop_reason=stop_reason(made.verdict),
+        accuracy_by_distance=scores,
+        incidental_accuracy_by_distance=[{"distance": d, "accuracy": a, "n": n} for d, a, n in read_at.incidental])
+
+
+def stop_reason(made: str) -> str:
+    """target: every trained distance at its target; decided: the rule called it final below the top; top: the
+    top rung ended it; paused: the rule asks for a higher rung than it trained to."""
+    if made == "climbing":
+        return "paused"
+    if made == "target":
+        return "target"
+    return "top" if made in ("budget_bound", "not_learned") else "decided"
 
 
 def find(root: Path) -> list[Path]:
@@ -322,16 +391,27 @@ def git_state() -> tuple[str | None, bool | None]:
     return commit, bool(status.strip())
 
 
+def source_diff(files: list[str]) -> str | None:
+    """``git diff HEAD`` of these files (the run's training and scoring code), or None when they are committed."""
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD", "--", *files], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return diff or None
+
+
 def what_changed(stored: Record, current: dict[str, str]) -> list[str]:
     """The files whose normalised source differs from the stored record's (or that are new or gone)."""
     names = set(stored.source_files) | set(current)
     return sorted(name for name in names if stored.source_files.get(name) != current.get(name))
 
 
-def reusable(stored: Record | None, config_hash: str, sources: dict[str, str],
+def reusable(stored: Record | None, config_hash: str, sources: dict[str, str], ladder: list[int],
              stop_at: int | None = None) -> tuple[bool, str]:
-    """Whether a stored record can stand for a run with this config and source that climbs to step ``stop_at``
-    (train.climb_to or the top rung; None: the stored top), and if not, why (one line)."""
+    """Whether a stored record can stand for a run with this config and source on this ``ladder`` that climbs
+    to step ``stop_at`` (train.climb_to; None: the top), judged by the rule as it is now, and if not, why (one
+    line). A run the rule calls final, or one that trained as far as asked, stands; any other climbs on."""
     if stored is None or not stored.complete:
         return False, "no complete result"
     if stored.config_hash != config_hash:
@@ -339,8 +419,10 @@ def reusable(stored: Record | None, config_hash: str, sources: dict[str, str],
     changed = what_changed(stored, sources)
     if changed:
         return False, f"code changed since this result: {', '.join(changed)}"
-    if stored.verdict in SOLVED:
-        return True, f"complete result for this config and code ({stored.verdict} at step {stored.steps})"
-    if stored.steps < (stop_at or stored.max_steps):
-        return False, f"{stored.verdict} at step {stored.steps}: climbs on to step {stop_at or stored.max_steps}"
-    return True, f"complete result for this config and code ({stored.verdict} at step {stored.steps})"
+    now = judged(stored, ladder)
+    if now.verdict in verdict.RUN_FINAL:
+        return True, f"complete result for this config and code ({now.verdict} at step {now.steps})"
+    stop_at = stop_at or ladder[-1]
+    if stored.trained_steps < stop_at:
+        return False, f"climbing at step {stored.trained_steps}: climbs on to step {stop_at}"
+    return True, f"complete result for this config and code (climbing, paused at step {stored.trained_steps})"

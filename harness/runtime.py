@@ -181,14 +181,14 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
 
 
 def snapshot(tag: dict, step: int, model, training_step, history, rungs, train_seconds: float,
-             resumed: list) -> dict:
+             resumed: list, cannot: str | None = None) -> dict:
     """Everything a killed or paused run needs to go on exactly as it would have: weights, the optimizer, the
     data stream and loss accumulators (training_step.state_dict()), the global RNG (dropout), the validation
-    history and the rungs judged so far."""
+    history and the rungs scored so far."""
     return {**tag, "step": step, "model": model.state_dict(), "training_step": training_step.state_dict(),
             "rng": torch.get_rng_state(), "history": [dataclasses.asdict(point) for point in history],
             "rungs": [dataclasses.asdict(rung) for rung in rungs], "train_seconds": train_seconds,
-            "resumed_from": resumed}
+            "resumed_from": resumed, "cannot": cannot}
 
 
 def restore(state: dict, model, training_step) -> tuple[list[dict], list[dict], float, list[int]]:

@@ -2,9 +2,10 @@
 
 Fresh samples every step, AdamW with warmup and a constant rate, clipped gradients. Every ``eval_every`` steps
 the validation sets of the listed distances are scored (the history; a run stops once every trained distance
-is at its target). At each rung of the budget ladder (``train.rungs``) the validation sets of every distance of
-the fine curve are scored and harness.verdict decides whether the run climbs on. The test sets are scored
-once, when the run is final.
+is at its target). At each rung of the budget ladder (``train.rungs``) the validation and test sets of every
+distance of the fine curve are scored and stored: the evidence any rule needs. Whether the run climbs on is
+the caller's ``judge`` (run.py asks harness.verdict); the loop itself holds no rule, so the rule is not part of
+a run's identity and a changed rule re-judges stored evidence instead of retraining.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from harness import record as records
-from harness import runtime, verdict
+from harness import runtime
 from harness.config import TrainConfig
-from harness.record import DistanceScore, HistoryPoint, MetricsLog, RungResult
+from harness.record import HistoryPoint, MetricsLog, RungResult
 from models.base import LengthError
 from tasks.base import IGNORE, data_generator
 
@@ -176,8 +177,9 @@ def at_target(history: list[HistoryPoint], plan, target: float) -> bool:
     return bool(latest) and all(min(p.accuracy, p.accuracy_all) >= target for p in latest)
 
 
-def as_curve(scores: dict[int, SetScore], answers: dict[int, str]) -> list[verdict.Point]:
-    return [verdict.Point(d, s.accuracy, s.n, answers[d]) for d, s in sorted(scores.items())]
+def as_rows(scores: dict[int, SetScore], answers: dict[int, str] | None = None) -> list[list]:
+    """[[distance, accuracy, n(, answers)], ...] ascending in distance: a curve as the record stores it."""
+    return [[d, s.accuracy, s.n, *([answers[d]] if answers is not None else [])] for d, s in sorted(scores.items())]
 
 
 def beyond_sets(task, beyond, sequences: int, seed: int, role: str, device) -> list[tuple[dict, int]]:
@@ -206,52 +208,60 @@ def score_beyond(model, groups, train: TrainConfig, seq_len: int, autocast, answ
     return points
 
 
-def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, logger=None,
+def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Path, tag: dict, judge, logger=None,
           label: str = "", progress: bool = False, beyond=None) -> dict:
-    """Train up the ladder until harness.verdict calls the run final, it reaches its target, or it reaches
+    """Train up the ladder until ``judge`` calls the run final, it reaches its target, or it reaches
     ``train.climb_to`` (a pause the ladder resumes from); resume from a checkpoint of this config and code if
-    there is one (``tag`` holds their hashes). ``beyond`` (harness.config.Beyond): sets past the training
-    length, scored at every rung and at the end beside the fine curve, never deciding anything in the loop.
-    Returns the fields of a finished record."""
+    there is one (``tag`` holds their hashes). ``judge(rungs)``: the rule's decision on the rungs so far
+    (harness.verdict.RunDecision), asked after each rung. ``beyond`` (harness.config.Beyond): sets past the
+    training length, scored at every rung beside the fine curve, never deciding anything in the loop. The run
+    is checkpointed where it stops, so a rule that asks for more continues it. Returns the evidence fields of
+    a finished record."""
     model.to(device).train()
     step_once = TrainingStep(task, model, train, plan, seed, device)
     val_sets = held_out_sets(task, plan.fine, train.val_sequences, seed, "val", device)
+    test_sets = held_out_sets(task, plan.fine, train.eval_sequences, seed, "eval", device)
     watched = {d: val_sets[d] for d in plan.evaluated}  # the same sets: one stream per distance
-    val_beyond, cannot = beyond_sets(task, beyond, train.val_sequences, seed, "val", device), None
-    history, rungs, train_seconds, resumed, step = [], [], 0.0, [], 0
+    val_beyond = beyond_sets(task, beyond, train.val_sequences, seed, "val", device)
+    test_beyond = beyond_sets(task, beyond, train.eval_sequences, seed, "eval", device)
+    history, rungs, train_seconds, resumed, step, cannot = [], [], 0.0, [], 0, None
     state, refused = runtime.load_checkpoint(run_dir, tag["config_hash"], tag["source_hash"], device)
     if refused:
         log.warning(f"[{label}] {refused}: starting from step 0")
     if state is not None:
         history, rungs, train_seconds, resumed = runtime.restore(state, model, step_once)
         history, rungs = [HistoryPoint(**p) for p in history], [RungResult(**r) for r in rungs]
-        step = state["step"]
+        step, cannot = state["step"], state.get("cannot")
         log.info(f"[{label}] resumed from step {step}")
     stop_at, ladder = train.climb_to or train.rungs[-1], set(train.rungs)
-    decision = decide(rungs, task, train) if rungs and rungs[-1].step == step else None
+    final = bool(rungs) and rungs[-1].step == step and (rungs[-1].at_target or judge(rungs).verdict != "climbing")
     metrics, signals = MetricsLog(run_dir / records.METRICS_FILE, keep_until=step), runtime.PreemptionSignal()
     bar = tqdm(initial=step, total=stop_at, desc=label, disable=not progress, leave=False, dynamic_ncols=True)
 
-    def judge(reached: bool) -> verdict.RunDecision:
-        """Score every distance of the fine curve (and past the training length) on validation; apply the rule."""
+    def score_rung(reached: bool) -> bool:
+        """Score every distance of the fine curve (and past the training length) on validation and on test, store
+        the rung, and ask ``judge`` whether the run is final."""
         nonlocal cannot
-        answers, past = {}, []
-        scores, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast, answers)
+        answers, past, past_test = {}, [], []
+        val, _ = evaluate(model, val_sets, train.eval_batch_size, step_once.autocast, answers)
+        test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
         if val_beyond and cannot is None:
             try:
                 past = score_beyond(model, val_beyond, train, task.seq_len, step_once.autocast, answers=True)
+                past_test = [row[:4] for row in score_beyond(model, test_beyond, train, task.seq_len,
+                                                             step_once.autocast, answers=False)]
             except LengthError as error:  # the model cannot take the input at all: recorded, never a zero
                 cannot = str(error)
-        rungs.append(RungResult(step, [list(p) for p in as_curve(scores, answers)], "", "", "", past))
-        made = decide(rungs, task, train, at_target=reached)
-        rungs[-1] = RungResult(step, rungs[-1].curve, made.verdict, made.window.text, made.why, past)
+        rungs.append(RungResult(step, as_rows(val, answers), as_rows(test), reached, past, past_test,
+                                [[d, a, n] for d, (a, n) in sorted(incidental.items())]))
+        made = judge(rungs)
         log.info(f"[{label}] rung {step}: {made.verdict} (window {made.window.text}; {made.why})")
         metrics.write(step=step, rung=made.verdict, window=made.window.text)
-        return made
+        return reached or made.verdict != "climbing"
 
     started = time.perf_counter()
     try:
-        while step < stop_at and (decision is None or decision.verdict == "climbing"):
+        while step < stop_at and not final:
             step += 1
             step_once(step)
             bar.update()
@@ -276,60 +286,24 @@ def train(task, model, train: TrainConfig, plan, seed: int, device, run_dir: Pat
                     logger.log(values)
             if step in ladder or reached or step == stop_at:
                 train_seconds += time.perf_counter() - started
-                decision = judge(reached)
+                final = score_rung(reached)
                 started = time.perf_counter()
-            open_ended = decision is not None and decision.verdict not in verdict.SOLVED and \
-                (step == stop_at or decision.verdict != "climbing")  # kept: a higher rung continues from it
-            if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0) or open_ended:
+            if signals.pending or (train.checkpoint_every and step % train.checkpoint_every == 0):
                 train_seconds += time.perf_counter() - started
                 runtime.save_checkpoint(run_dir, runtime.snapshot(tag, step, model, step_once, history, rungs,
-                                                                  train_seconds, resumed))
+                                                                  train_seconds, resumed, cannot))
                 started = time.perf_counter()
                 if signals.pending:
                     signals.hand_over()  # submitit requeues the job; the next attempt resumes here
-        if decision is None:  # resumed past the rung asked for: judge where it stands
-            decision = judge(False)
+        if not rungs or rungs[-1].step != step:  # resumed past the rung asked for: score where it stands
+            score_rung(False)
+        train_seconds += time.perf_counter() - started
+        runtime.save_checkpoint(run_dir, runtime.snapshot(tag, step, model, step_once, history, rungs, train_seconds,
+                                                          resumed, cannot))  # a rule that asks for more goes on here
     finally:
         signals.restore()
         metrics.close()
         bar.close()
-    final = decision is not None and decision.verdict != "climbing"
-    fields = {"steps": step, "stop_reason": stop_reason(decision), "verdict": decision.verdict, "cannot": cannot,
-              "history": history, "rung_results": rungs, "train_time_s": train_seconds, "resumed_from": resumed,
-              "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9),  # spans resumes
-              "accuracy_by_distance": [], "incidental_accuracy_by_distance": []}
-    if final:  # the test sets are scored once, on the run's final model
-        test_sets = held_out_sets(task, plan.fine, train.eval_sequences, seed, "eval", device)
-        test, incidental = evaluate(model, test_sets, train.eval_batch_size, step_once.autocast)
-        val = {p[0]: p for p in rungs[-1].curve}  # [distance, accuracy, n, answers]
-        trained, heldout = set(plan.train), set(plan.heldout)
-        fields["accuracy_by_distance"] = [DistanceScore(d, s.accuracy, s.n, d in trained, d in heldout, val[d][1],
-                                                        val[d][2]) for d, s in test.items()]
-        fields["incidental_accuracy_by_distance"] = [{"distance": d, "accuracy": a, "n": n}
-                                                     for d, (a, n) in sorted(incidental.items())]
-        if val_beyond and cannot is None:
-            past = {(p[0], p[1]): p for p in rungs[-1].beyond}
-            test_beyond = beyond_sets(task, beyond, train.eval_sequences, seed, "eval", device)
-            fields["accuracy_by_distance"] += [
-                DistanceScore(d, accuracy, n, d in trained, False, past[d, length][2], past[d, length][3], length,
-                              d > max(plan.train))
-                for d, length, accuracy, n, _ in score_beyond(model, test_beyond, train, task.seq_len,
-                                                              step_once.autocast, answers=False)]
-    return fields
-
-
-def decide(rungs: list[RungResult], task, train: TrainConfig, at_target: bool = False) -> verdict.RunDecision:
-    """harness.verdict's rule on the run's validation curves at its rungs so far."""
-    curves = [[verdict.Point(*p) for p in rung.curve] for rung in rungs]
-    return verdict.decide_run(curves, task.chance_accuracy, top=rungs[-1].step >= train.rungs[-1],
-                              at_target=at_target)
-
-
-def stop_reason(decision: verdict.RunDecision) -> str:
-    """target: every trained distance at its target; decided: the rule called it final below the top; top: the
-    top rung ended it; paused: ``train.climb_to`` ended it while it still climbs."""
-    if decision.verdict == "climbing":
-        return "paused"
-    if decision.verdict == "target":
-        return "target"
-    return "top" if decision.verdict in ("budget_bound", "not_learned") else "decided"
+    return {"trained_steps": step, "cannot": cannot, "history": history, "rung_results": rungs,
+            "train_time_s": train_seconds, "resumed_from": resumed,
+            "tokens_per_s": step * train.batch_size * task.seq_len / max(train_seconds, 1e-9)}  # spans resumes

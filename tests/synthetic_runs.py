@@ -1,13 +1,15 @@
-"""Synthetic result.json records (schema 3) whose right answer is known by construction, for the analysis tests.
+"""Synthetic result.json records (schema 4) whose right answer is known by construction, for the analysis tests.
 
 A run is given as its validation curve at each rung end it reached (``rungs``, distance -> accuracy) and its
 test curve; everything else follows harness/train.py, so every record is one the loop could have written:
 
 - the verdict at each rung is harness.verdict.decide_run's on the validation curves so far;
-- a run stops climbing at its first rung that is not ``climbing`` (rungs given past it are refused);
-- a run whose last rung is still ``climbing`` was paused there (train.climb_to): stop_reason ``paused``,
-  no test curve, since the test sets are scored only once a run is final;
-- stop_reason is harness.train.stop_reason's; the history holds the evaluated distances at every rung end.
+- a run stops climbing at its first rung that is not ``climbing`` (rungs given past it are refused, unless
+  ``beyond_final`` says the run trained on under another rule);
+- a run whose last rung is still ``climbing`` was paused there (train.climb_to): stop_reason ``paused``;
+- the test curve is scored at every rung: ``test`` at the last, the validation curve at the others;
+- the judgment (verdict, stop_reason, the rung read at) is harness.record.judged's; the history holds the
+  evaluated distances at every rung end.
 
 The tests state the expected answers themselves; these helpers only build and write the records. The
 curves come in a few shapes: ``step`` (1.0 up to a window, chance past it) and ``ramp``."""
@@ -20,8 +22,7 @@ from pathlib import Path
 
 from harness import record as schema
 from harness import verdict
-from harness.record import DistanceScore, HistoryPoint, Record, RungResult
-from harness.train import stop_reason
+from harness.record import HistoryPoint, Record, RungResult
 
 CHANCE = 0.125
 THRESHOLD = CHANCE + verdict.FRACTION * (1 - CHANCE)  # 0.9125, the default window threshold
@@ -56,11 +57,13 @@ def midpoints(listed) -> list[int]:
     return sorted({round(math.sqrt(a * b)) for a, b in zip(listed, listed[1:])} - set(listed))
 
 
-def replay(curves: list[list[verdict.Point]], ladder, chance: float, at_target: bool) -> list[verdict.RunDecision]:
-    """harness.train's decision at every rung end, refusing rungs the loop would never have reached."""
+def replay(curves: list[list[verdict.Point]], ladder, chance: float, at_target: bool,
+           beyond_final: bool = False) -> list[verdict.RunDecision]:
+    """harness.train's decision at every rung end, refusing rungs the loop would never have reached (unless
+    ``beyond_final``: the run trained on under another rule, and the record keeps that evidence)."""
     decisions = []
     for k in range(len(curves)):
-        if decisions and decisions[-1].verdict != "climbing":
+        if decisions and decisions[-1].verdict != "climbing" and not beyond_final:
             raise ValueError(f"the loop stopped this run at rung {ladder[k - 1]} ({decisions[-1].verdict}): "
                              f"no rung {ladder[k]}")
         decisions.append(verdict.decide_run(curves[:k + 1], chance, top=ladder[k] >= ladder[-1],
@@ -73,9 +76,10 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
         status: str = "finished", lr: float = 1e-3, n: int = N, val_n: int | None = None, chance: float = CHANCE,
         history: dict[int, list[float]] | None = None, reason: str = "diverged at step 3: non-finite loss",
         model_config: dict | None = None, task_config: dict | None = None, past: list[dict[int, float]] | None = None,
-        positions: dict[int, float] | None = None, cannot: str | None = None, **fields) -> Record:
+        positions: dict[int, float] | None = None, cannot: str | None = None, beyond_final: bool = False,
+        **fields) -> Record:
     """One run. ``rungs``: its validation curve at each rung end it reached, every distance of its fine curve;
-    ``test``: its test curve (default: the last validation curve), scored only if the run is final. ``listed``:
+    ``test``: its test curve at the last rung (default: the last validation curve). ``listed``:
     task.distances (default: the powers of two on the curve); ``heldout``: default train.heldout=auto for dense
     and mixed. ``n`` / ``val_n``: scored positions per distance of test / validation. ``history``: distance ->
     validation accuracy at evaluations evenly spaced up to the last step (default: the rung curves at each rung
@@ -111,25 +115,16 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
     if status != "finished":
         return started.fail(reason, 1.0)
     curves = [[verdict.Point(d, curve[d], val_n) for d in distances] for curve in rungs]
-    decisions = replay(curves, ladder, chance, at_target)
-    made = decisions[-1]
+    replay(curves, ladder, chance, at_target, beyond_final)
     steps = ladder[len(rungs) - 1]
     longest = max(past[0]) + MARGIN if past else None
     beyond = [[[d, d + MARGIN, a, val_n, ""] for d, a in sorted(curve.items())]
               + [[d, longest, a, val_n, ""] for d, a in sorted((positions or {}).items())] for curve in past or []]
-    results = [RungResult(ladder[k], [list(p) for p in curves[k]], d.verdict, d.window.text, d.why,
-                          beyond[k] if beyond else []) for k, d in enumerate(decisions)]
-    if made.verdict == "climbing":
-        if test is not None:
-            raise ValueError("a run paused on the ladder has no test curve: its test sets are scored once it is final")
-        scores = []
-    else:
-        test = dict(rungs[-1]) if test is None else test
-        scores = [DistanceScore(d, test[d], n, d in trained, d in heldout, rungs[-1][d], val_n) for d in distances]
-        scores += [DistanceScore(d, a, n, False, False, a, val_n, d + MARGIN, True) for d, a in sorted(past[-1].items())
-                   ] if past else []
-        scores += [DistanceScore(d, a, n, True, False, a, val_n, longest) for d, a in sorted((positions or {}).items())
-                   ] if past else []
+    tests = [dict(curve) for curve in rungs[:-1]] + [dict(rungs[-1]) if test is None else test]
+    results = [RungResult(ladder[k], [list(p) for p in curves[k]], [[d, tests[k][d], n] for d in distances],
+                          at_target and k == len(rungs) - 1, beyond[k] if beyond else [],
+                          [row[:3] + [n] for row in beyond[k]] if beyond else [])
+               for k in range(len(rungs))]
     if history is None:
         points = [HistoryPoint(ladder[k], d, curve[d], val_n, curve[d], val_n)
                   for k, curve in enumerate(rungs) for d in evaluated]
@@ -137,11 +132,10 @@ def run(model: str, task: str, seed: int, rungs: list[dict[int, float]], test: d
         count = len(next(iter(history.values())))
         points = [HistoryPoint(steps * (k + 1) // count, d, accuracy, val_n, accuracy, val_n)
                   for d, accuracies in sorted(history.items()) for k, accuracy in enumerate(accuracies)]
-    finished = started.finish(steps=steps, stop_reason=stop_reason(made), verdict=made.verdict,
-                              accuracy_by_distance=scores, history=points, rung_results=results, wall_time_s=1.0,
+    finished = started.finish(trained_steps=steps, history=points, rung_results=results, wall_time_s=1.0,
                               train_time_s=1.0, tokens_per_s=1.0, cannot=cannot)
     finished.finished_at = "2026-01-01T00:01:00+0000"
-    return finished
+    return schema.judged(finished)
 
 
 def write(directory: Path, record: Record) -> Path:

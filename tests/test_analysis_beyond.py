@@ -40,8 +40,8 @@ def report(tmp_path_factory):
         # learned positions: cannot read past max_len, recorded with the reason
         write(directory, run("attention_learned", "recall", seed, [step(64, INSIDE)], at_target=True, seq_len=72,
                              cannot="learned positions stop at max_len=72; asked for 136"))
-        # ... and at a rate that fell behind at the first rung (not chosen): left out past training too
-        write(directory, run("attention_learned", "recall", seed, [step(8, INSIDE)], lr=1e-2, seq_len=72,
+        # ... and at a rate that fell behind by the second rung (not chosen): left out past training too
+        write(directory, run("attention_learned", "recall", seed, [step(8, INSIDE)] * 2, lr=1e-2, seq_len=72,
                              cannot="learned positions stop at max_len=72; asked for 136"))
     return Report(load(directory), resamples=10), directory
 
@@ -75,29 +75,30 @@ def test_a_window_that_reaches_the_longest_distance_is_a_lower_bound(report):
     assert (row.verdict, row.window_text) == ("at_least", "≥ 1024")
 
 
-def test_a_paused_cell_is_budget_bound_past_training_with_no_window(report):
-    """Paused runs have no test curve yet: no window is printed, never a zero."""
+def test_a_paused_cell_is_budget_bound_past_training_with_its_window_so_far(report):
+    """Paused runs scored their test sets at the rung they paused at: the window there is shown, not claimed."""
     row = cell(report, "lstm")
     assert row.in_range_verdict == "budget_bound" and row.verdict == "budget_bound"
-    assert row.window != row.window  # NaN
+    assert (row.window_text, row.read_at) == ("30", "500")
 
 
 def test_a_model_that_cannot_take_the_length_is_recorded_as_cannot(report):
     row = cell(report, "attention_learned")
     assert row.verdict == "cannot" and "max_len=72" in row.cannot and row.window != row.window
     lines = summary(report[0].extrapolation)
-    assert lines[:2] == ["**attention** (trained to 64 at length 72): recall 256 (measured).",
+    assert lines[:2] == ["**attention** (trained to 64 at length 72): recall 256 (measured, to 256 steps (an "
+                         "octave); read at 250 steps).",
                          "**attention_learned**: cannot on any task (learned positions stop at max_len=72; asked for "
                          "136)."]
     assert "**lstm** (trained to 64 at length 72): recall budget-bound." in lines
-    assert "**sliding_window** (trained to 64 at length 72): recall 15 (measured)." in lines
+    assert "**sliding_window** (trained to 64 at length 72): recall 15 (measured; read at 1000 steps)." in lines
 
 
 def test_positions_only_accuracy_beside_the_training_length(report):
     table, _ = report[0].extended
     positions = position_table(table)
-    lstm = positions[positions.model == "lstm"]
-    assert lstm.empty  # paused: no test curve at either length
+    lstm = positions[positions.model == "lstm"].set_index("distance")
+    assert lstm.loc[32, "change"] == pytest.approx(0.5 - CHANCE)  # paused: its test curves at the rung it paused at
     control = positions[positions.model == "sliding_window"].set_index("distance")
     assert list(control.index) == [8, 16, 32, 64] and set(control.length) == {1024 + MARGIN}
     assert list(control.accuracy) == [1.0, CHANCE, CHANCE, CHANCE] and (control.change == 0).all()
@@ -117,9 +118,11 @@ def test_the_page_puts_both_windows_side_by_side_and_the_readme_gets_the_sentenc
     page = tmp_path / "docs" / "results" / "extrapolation.md"
     assert main([str(directory), "--markdown", str(page), "--readme", str(readme), "--block", "extrapolation"]) == 0
     text = page.read_text()
-    assert "| recall | attention | 1,000 | ≥ 64 (at least) | 256 (measured) | 256 | 64 / 72 | 1024 |" in text
+    assert "| recall | attention | 1,000 | ≥ 64 (at least) | 256 (measured), to 256 | 250 | 256 | 64 / 72 | 1024 |" \
+        in text
     assert "| recall | attention_learned | 1,000 | ≥ 64 (at least) | cannot |" in text
     assert "| model | L = 72 | L = 1032 |" in text and "| attention | 2.00 ms, 2.00 MiB | 50.00 ms, 32.00 MiB |" in text
     assert "| gru | 1.00 ms, 1.00 MiB |  |" in text  # not measured there: blank, never a zero
     block = readme.read_text()
-    assert "old" not in block and "- **attention** (trained to 64 at length 72): recall 256 (measured)." in block
+    assert "old" not in block and "- **attention** (trained to 64 at length 72): recall 256 (measured, to 256 steps " \
+        "(an octave); read at 250 steps)." in block

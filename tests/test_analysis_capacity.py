@@ -78,16 +78,17 @@ def test_the_fit_recovers_alpha_with_r_squared_one(found):
 
 
 def test_alpha_over_seeds_is_the_range_of_each_seeds_own_fit(tmp_path):
-    """Seed 1 stops 4 short at S = 1024 and seed 2 reaches one further at S = 16: the median windows still follow
-    the law exactly, and α over seeds spans the seeds' own fits, never a bootstrap over 3 seeds."""
-    write_capacity_sweep(tmp_path, offsets={1: {1024: -4}, 2: {16: 1}})
+    """Seed 1 stops 4 short at S = 1024 (a shallower slope) and seed 2 one short at S = 16 (a steeper one): the
+    median windows still follow the law exactly, and α over seeds spans the seeds' own fits, never a bootstrap
+    over 3 seeds. The planted slope lies strictly inside the range, by more than rounding."""
+    write_capacity_sweep(tmp_path, offsets={1: {1024: -4}, 2: {16: -1}})
     fit = row(analysed(tmp_path)[0].fits, model="gru")
     x = np.log2(CAPACITY_SIZES)
     per_seed = [np.polyfit(x, np.log2(windows), 1)[0] for windows in ([8, 16, 32, 64], [8, 16, 32, 60],
-                                                                      [9, 16, 32, 64])]
+                                                                      [7, 16, 32, 64])]
     assert fit.alpha == pytest.approx(CAPACITY_ALPHA)
     assert (fit.alpha_min, fit.alpha_max) == (pytest.approx(min(per_seed)), pytest.approx(max(per_seed)))
-    assert fit.alpha_min < CAPACITY_ALPHA < fit.alpha_max
+    assert fit.alpha_min < CAPACITY_ALPHA - 0.01 and fit.alpha_max > CAPACITY_ALPHA + 0.01
 
 
 def test_alpha_over_seeds_fits_each_setting_on_its_own_windows(tmp_path):
@@ -130,9 +131,10 @@ def test_accuracy_rising_past_a_steady_window_is_budget_limited(tmp_path):
 
 
 def test_budget_bound_without_growth_or_plateau_shown_is_undetermined(tmp_path):
-    """Unchanged at every rung, but on 16 validation positions per distance: no change under 0.05 can be shown,
-    and no growth either. Not capacity by default: undetermined."""
-    cell = one_size(tmp_path, [step(16, CAPACITY_DISTANCES)] * len(LADDER), val_n=16)
+    """Unchanged at every rung, but on 16 validation positions per distance: no change under 0.05 can be shown
+    past the window (at 0.5, well above chance, so not guessing either), and no growth. Not capacity by default:
+    undetermined."""
+    cell = one_size(tmp_path, [step(16, CAPACITY_DISTANCES, low=0.5)] * len(LADDER), val_n=16)
     assert (cell.verdict, cell.limited_by) == ("budget_bound", "undetermined")
 
 
@@ -214,7 +216,7 @@ def test_the_lr_is_chosen_per_size(tmp_path):
     for size, good in ((16, 1e-3), (64, 3e-3)):
         for lr in (1e-3, 3e-3):
             write(tmp_path, sized_run("gru", "nback", 0, size, [learned if lr == good else behind] *
-                                      (STABLE_RUNGS if lr == good else 1), lr=lr))
+                                      (STABLE_RUNGS if lr == good else 2), lr=lr))
     windows = analysed(tmp_path)[0].windows.set_index("state_size")
     assert windows.loc[16, "lr"] == 1e-3 and windows.loc[64, "lr"] == 3e-3
     assert list(windows.window) == [16, 16]

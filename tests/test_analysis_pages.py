@@ -129,7 +129,7 @@ def test_a_cell_still_choosing_its_rate_is_shown_as_such_never_as_one_candidates
     windows = pd.DataFrame({"task": ["recall"] * 3, "protocol": "dense", "model": ["gru", "gru", "lstm"],
                             "batch_size": 32, "lr": [1e-3, 3e-3, 1e-3], "verdict": ["measured", "budget_bound",
                                                                                      "at_least"],
-                            "window_text": ["< 8", "12", "≥ 128"]})
+                            "window_text": ["< 8", "12", "≥ 128"], "agree": True})
     table = pages.compact_table(windows)
     assert table.loc[0, "gru"] == "choosing lr" and table.loc[0, "lstm"] == "≥ 128"
     assert list(pages.choosing(windows)) == [True, True, False]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from synthetic_runs import LADDER, RECALL, run, step, write
+from synthetic_runs import LADDER, RECALL, N, run, step, write
 
 import analysis
 from analysis.records import RUNG_COLUMNS, load_records
@@ -26,24 +26,45 @@ def test_tables_derive_their_columns_from_the_record_dataclasses(synthetic_sweep
     assert not recall[recall.heldout].trained.any() and recall.val_accuracy.notna().all()
 
 
-def test_the_rung_table_holds_each_runs_validation_curve_at_every_rung(tmp_path):
-    measured = write(tmp_path, run("gru", "recall", 0, [step(12, RECALL)] + [step(15, RECALL)] * STABLE_RUNGS))
-    rungs = analysis.load(tmp_path).rungs
+def test_the_rung_table_holds_each_runs_validation_and_test_curves_at_every_rung(tmp_path):
+    measured = write(tmp_path, run("gru", "recall", 0, [step(12, RECALL)] + [step(15, RECALL)] * STABLE_RUNGS,
+                                   test=step(14, RECALL)))
+    results = analysis.load(tmp_path)
+    rungs = results.rungs
     assert len(rungs) == (1 + STABLE_RUNGS) * len(RECALL) and set(rungs.run_dir) == {str(measured)}
-    per_rung = rungs.groupby("rung").rung_verdict.first()
-    assert list(per_rung.index) == LADDER[:1 + STABLE_RUNGS]
-    assert list(per_rung) == ["climbing"] * STABLE_RUNGS + ["measured"]
-    first = rungs[rungs.rung == LADDER[0]].set_index("distance").accuracy
-    assert first[12] == 1.0 and first[13] < 1.0  # the rung's own curve, not the last one
+    assert sorted(rungs.rung.unique()) == LADDER[:1 + STABLE_RUNGS]
+    assert results.runs.verdict.tolist() == ["measured"] and results.runs.steps.tolist() == [LADDER[STABLE_RUNGS]]
+    first = rungs[rungs.rung == LADDER[0]].set_index("distance")
+    assert first.accuracy[12] == 1.0 and first.accuracy[13] < 1.0  # the rung's own curve, not the last one
+    assert first.test_accuracy[12] == 1.0 and first.test_accuracy[13] < 1.0 and (first.test_n == N).all()
+    last = rungs[rungs.rung == LADDER[STABLE_RUNGS]].set_index("distance")
+    assert last.test_accuracy[14] == 1.0 and last.test_accuracy[15] < 1.0  # the test curve scored beside it
     assert set(rungs.answers) == {""}  # no right-or-wrong answers were kept for these runs
 
 
-def test_a_paused_run_has_its_rungs_and_no_test_curve(tmp_path):
+def test_a_paused_run_has_its_rungs_and_its_test_curve_at_the_last_one(tmp_path):
     write(tmp_path, run("gru", "recall", 0, [step(12, RECALL), step(15, RECALL)]))
     results = analysis.load(tmp_path)
-    assert len(results.rungs) == 2 * len(RECALL) and set(results.rungs.rung_verdict) == {"climbing"}
-    assert results.table.accuracy.isna().all() and list(results.table.distance) == RECALL
+    assert len(results.rungs) == 2 * len(RECALL)
+    table = results.table.set_index("distance")
+    assert list(table.index) == RECALL and table.accuracy[15] == 1.0 and table.accuracy[16] < 1.0
     assert results.runs.stop_reason.tolist() == ["paused"] and results.runs.verdict.tolist() == ["climbing"]
+
+
+def test_a_run_the_rule_stops_earlier_than_it_trained_is_read_at_that_rung(tmp_path):
+    """Evidence apart from judgment: a run that trained to the top under another rule, whose curve was unchanged
+    from the first rung on, is read where the rule as it is now calls it final: its budget, its rungs and its
+    test curve are those of that rung, and the later evidence stays in the record."""
+    curves = [step(15, RECALL)] * STABLE_RUNGS + [step(20, RECALL), step(25, RECALL)]
+    run_dir = write(tmp_path, run("gru", "recall", 0, curves, beyond_final=True))
+    results = analysis.load(tmp_path)
+    assert results.runs.verdict.tolist() == ["measured"] and results.runs.steps.tolist() == [LADDER[STABLE_RUNGS - 1]]
+    assert results.runs.trained_steps.tolist() == [LADDER[len(curves) - 1]]
+    assert sorted(results.rungs.rung.unique()) == LADDER[:STABLE_RUNGS]
+    table = results.table.set_index("distance")
+    assert table.accuracy[15] == 1.0 and table.accuracy[16] < 1.0
+    stored = json.loads((run_dir / "result.json").read_text())
+    assert [rung["step"] for rung in stored["rung_results"]] == LADDER[:len(curves)]
 
 
 def test_sizes_of_one_model_are_never_pooled(tmp_path):

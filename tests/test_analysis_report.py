@@ -44,8 +44,8 @@ def test_report_has_every_section_and_states_the_budget_and_the_rule(tmp_path, c
     found = text.split("## What was found")[1].split("\n## ")[0]
     assert "- **recall** (dense; distances 8–32): attention (1k params): ≥ 32 (seeds ≥ 32); 250 steps x 32 (8k " \
            "sequences); gru (1k params): 15 (seeds 15), to 1 step; 1000 steps x 32 (32k sequences); lstm (1k " \
-           "params): budget-bound (still moving at the top rung (4000 steps): window moved +3 steps); 4000 steps x " \
-           "32 (128k sequences)." in found
+           "params): budget-bound (still moving at the top rung (4000 steps): window moved +3 (16 to 19)); 4000 " \
+           "steps x 32 (128k sequences)." in found
     assert "gru (1k params): 16 (seeds 16), to 16 steps; 4000 steps x 32 (128k sequences)" in found  # n-back, x2
     assert "more training up the ladder did not change it" in found
     assert "17.1" not in text  # no window is interpolated
@@ -183,7 +183,7 @@ def test_findings_print_no_window_where_none_is_claimed_and_name_each_verdict(tm
         write(tmp_path, run("attention", "assoc_recall", seed, [memorised], protocol="mixed"))
     found = loaded(tmp_path)
     text = sections.findings(found).text
-    assert "gru (1k params): budget-bound (still moving at the top rung (4000 steps): window moved +3 steps); " \
+    assert "gru (1k params): budget-bound (still moving at the top rung (4000 steps): window moved +3 (16 to 19)); " \
            "4000 steps x 32 (128k sequences)" in text
     assert "lstm (1k params): not learned (at chance everywhere at the last two rungs (4000 steps)); 4000 steps " \
            "x 32 (128k sequences)" in text

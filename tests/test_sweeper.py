@@ -145,22 +145,28 @@ def test_one_impossible_job_stops_the_whole_sweep_before_it_starts(outputs):
 
 def test_a_learning_rate_grid_climbs_by_successive_halving(outputs):
     """Two rates on seed 0 climb rung by rung; the one far behind (1e-9 learns nothing) stops at the first rung
-    where it is cut, only the chosen rate trains seed 1, and a rerun trains nothing more."""
+    where it is cut (never the first), the edge that wins extends the grid by one rate judged at the same rungs,
+    only the chosen rate trains seed 1, and a rerun trains nothing more."""
     args = sweep_args(outputs, "lr", "model=gru", "task.seq_len=12", "task.distances=2", "train.lr=1e-9,0.01",
                       "seed=0,1", "train.rungs=[20,40,80]", "train.eval_every=10", "train.val_sequences=64",
                       "train.warmup_steps=5")
     first = run_script(args)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "2 wait for their learning rate to be chosen" in first.stdout
+    assert "round 1 trains 2 runs, up to 2 rungs; 2 learning-rate candidates climb to rung 20" in first.stdout
+    assert "lr 0.01 won at the edge of the grid 1e-09, 0.01 for gru nback: lr 0.03 joins the candidates" in first.stdout
     manifest = json.loads((outputs / "lr" / "sweep.json").read_text())
-    outcomes = {(job["overrides"][-1], job["overrides"][-2]): job["outcome"] for job in manifest["jobs"]}
-    assert sorted(outcomes.values()) == ["finished", "finished", "not_chosen", "not_chosen"], outcomes
+    outcomes = {(job["overrides"][-2], job["overrides"][-1].split("=")[1]): job["outcome"] for job in manifest["jobs"]}
     stored = {(r["lr"], r["seed"]): r for r in results(outputs / "lr").values()}
-    assert set(stored) == {(1e-9, 0), (0.01, 0), (0.01, 1)}, "the cut rate never trains seed 1"
-    assert stored[(1e-9, 0)]["steps"] == 20 and stored[(1e-9, 0)]["stop_reason"] == "paused"
-    assert manifest["summary"]["not_chosen"] == 2 and "2 not chosen" in first.stdout
+    [chosen] = {lr for lr, seed in stored if seed == 1}
+    assert set(stored) == {(1e-9, 0), (0.01, 0), (0.03, 0), (chosen, 1)}, "a rate not chosen never trains seed 1"
+    assert sorted(outcomes.values()) == ["finished", "finished", *["not_chosen"] * 4], outcomes
+    cut = stored[(1e-9, 0)]
+    assert cut["trained_steps"] == 40 and cut["stop_reason"] == "paused", "cut at the second rung, not the first"
+    assert manifest["summary"]["not_chosen"] == 4 and "4 not chosen" in first.stdout
     again = run_script(args)
     assert again.returncode == 0 and "2 already complete and skipped" in again.stdout
+    assert "round 1 trains nothing" in again.stdout
     assert {r["finished_at"] for r in results(outputs / "lr").values()} == \
         {r["finished_at"] for r in stored.values()}
 

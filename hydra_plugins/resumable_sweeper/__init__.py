@@ -64,6 +64,10 @@ class Job:
     rungs: tuple[int, ...] = ()
     chance: float = 0.0
     climb_to: int | None = None  # this round's pause (None: the top)
+    force: bool = False  # +force=true: train again from step 0
+    label: str = ""  # model and task, for messages
+    extension: bool = False  # a rate added past the edge of its cell's grid
+    trained: int = 0  # steps its stored evidence reaches (where it continues from)
     outcome: str | None = None  # skipped | elsewhere | finished | failed | not_chosen
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
@@ -113,11 +117,13 @@ class ResumableSweeper(BasicSweeper):
         waiting = sum(job.outcome is None for job in jobs) - len(todo)
         print(f"sweep {sweep_dir}: {len(jobs)} runs; {skipped} already complete and skipped"
               f"{' (+force=true reruns them)' if skipped else ''}; "
-              f"{f'{elsewhere} running elsewhere (locked) and skipped; ' if elsewhere else ''}running {len(todo)}"
-              f"{f'; {waiting} wait for their learning rate to be chosen' if waiting else ''}", flush=True)
+              f"{f'{elsewhere} running elsewhere (locked) and skipped; ' if elsewhere else ''}"
+              f"{f'{waiting} wait for their learning rate to be chosen; ' if waiting else ''}"
+              f"round 1 trains {describe_round(todo)}", flush=True)
+        print(provenance(jobs), flush=True)
         for job in todo:
-            reuse, why = record.reusable(record.read(job.run_dir / record.RESULT_FILE)[0], job.config_hash,
-                                         job.sources, job.climb_to or job.rungs[-1])
+            _, why = record.reusable(record.read(job.run_dir / record.RESULT_FILE)[0], job.config_hash, job.sources,
+                                     list(job.rungs), job.climb_to)
             if why.startswith("code changed"):
                 print(f"rerun {job.run_dir.name}: {why}", flush=True)
         round_number = 1
@@ -125,7 +131,7 @@ class ResumableSweeper(BasicSweeper):
             write_manifest(sweep_dir, jobs, "running", started)
             record.write_json_atomic(sweep_dir / PROGRESS, {"total": len(todo), "done": 0})  # run.py's [k/N]
             if round_number > 1:
-                print(f"round {round_number}: {describe_round(todo)}", flush=True)
+                print(f"round {round_number} trains {describe_round(todo)}", flush=True)
             launched = self.launch_all(todo, launched, sweep_dir, jobs, started)
             force, round_number = False, round_number + 1
             todo = self.next_round(jobs, force, asked)
@@ -164,15 +170,17 @@ class ResumableSweeper(BasicSweeper):
         return launched
 
     def next_round(self, jobs: list[Job], force: bool, asked: set) -> list[Job]:
-        """The jobs to launch next, each with how far to climb; marks the jobs that need nothing (skipped,
-        elsewhere, not_chosen). ``asked`` remembers (run, rung) launches, so a run that cannot get there (it
-        failed, or is locked) is never asked twice."""
+        """The jobs to launch next, each with how far to climb, as the rule as it is now asks (a run's stored
+        evidence is judged again on the job's ladder: a run the rule calls final is skipped, one it sends higher
+        is continued from its checkpoint); marks the jobs that need nothing (skipped, elsewhere, not_chosen), and
+        adds a rate past the edge of a grid whose edge wins (harness.verdict.extend_rates). ``asked`` remembers
+        (run, rung) launches, so a run that cannot get there (it failed, or is locked) is never asked twice."""
         from harness import record
         from harness.runtime import lock_holder
-        from harness.verdict import RUN_FINAL, Point, choose_rate
+        from harness.verdict import RUN_FINAL, Point, choose_rate, extend_rates
 
         def stored(job: Job):
-            found = record.read(job.run_dir / record.RESULT_FILE)[0]
+            found = record.read(job.run_dir / record.RESULT_FILE, ladder=list(job.rungs))[0]
             fresh = found is not None and found.complete and found.config_hash == job.config_hash and \
                 not record.what_changed(found, job.sources)
             return found if fresh and not force else None
@@ -180,16 +188,27 @@ class ResumableSweeper(BasicSweeper):
         wanted = []  # (job, climb_to)
         for cell in dict.fromkeys(job.cell for job in jobs):
             members = [job for job in jobs if job.cell == cell and job.outcome not in ("failed", "not_chosen")]
+            grid = sorted({job.lr for job in jobs if job.cell == cell and not job.extension})
             if len({job.lr for job in members}) <= 1:
                 wanted += [(job, None) for job in members]
                 continue
             first_seed = min(job.seed for job in members)
-            candidates = {job.lr: job for job in members if job.seed == first_seed}
-            runs = {lr: stored(job) for lr, job in candidates.items()}
-            curves = {lr: [[Point(*p) for p in rung.curve] for rung in run.rung_results] if run else []
-                      for lr, run in runs.items()}
-            final = {lr: run is not None and run.verdict in RUN_FINAL for lr, run in runs.items()}
-            alive, chosen, rung = choose_rate(curves, final, members[0].chance, len(members[0].rungs))
+            while True:
+                candidates = {job.lr: job for job in members if job.seed == first_seed}
+                runs = {lr: stored(job) for lr, job in candidates.items()}
+                curves = {lr: [[Point(*p) for p in rung.curve] for rung in run.read_rungs()] if run else []
+                          for lr, run in runs.items()}
+                final = {lr: run is not None and run.verdict in RUN_FINAL for lr, run in runs.items()}
+                alive, chosen, rung = choose_rate(curves, final, members[0].chance, len(members[0].rungs))
+                extension = None if chosen is None else extend_rates(grid, sorted(candidates), chosen)
+                if extension is None:
+                    break
+                added = self.extend([job for job in members if job.lr == chosen], extension)
+                jobs.extend(added)
+                members.extend(added)
+                print(f"lr {chosen:g} won at the edge of the grid {', '.join(f'{lr:g}' for lr in grid)} for "
+                      f"{added[0].label}: lr {extension:g} joins the candidates (harness.verdict, clause 6)",
+                      flush=True)
             if chosen is None:
                 wanted += [(candidates[lr], members[0].rungs[rung]) for lr in alive]
                 continue
@@ -202,7 +221,7 @@ class ResumableSweeper(BasicSweeper):
         for job, climb_to in wanted:
             found = stored(job)
             stop_at = climb_to or job.rungs[-1]
-            if found is not None and (found.verdict in RUN_FINAL or found.steps >= stop_at):
+            if found is not None and (found.verdict in RUN_FINAL or found.trained_steps >= stop_at):
                 job.outcome = job.outcome or "skipped"
                 continue
             holder = lock_holder(job.run_dir)
@@ -211,21 +230,40 @@ class ResumableSweeper(BasicSweeper):
             elif (job.run_dir, stop_at) not in asked:
                 asked.add((job.run_dir, stop_at))
                 job.climb_to, job.outcome, job.reason = climb_to, None, None
+                job.trained = found.trained_steps if found is not None else 0
                 todo.append(job)
         return todo
 
+    def extend(self, like: list[Job], lr: float) -> list[Job]:
+        """A new rate candidate for every seed of a cell: the overrides of ``like`` (the cell's jobs at one rate)
+        with train.lr=lr, composed and checked as every job is; only the first seed's trains unless it is chosen."""
+        def at_rate(job: Job) -> list[str]:
+            return [o for o in job.overrides if o.lstrip("+~").split("=", 1)[0] != "train.lr"] + [f"train.lr={lr}"]
+
+        added = self.compose([at_rate(job) for job in like])
+        for job in added:
+            job.extension = True
+        return added
+
     def plan(self, arguments: list[str]) -> tuple[list[Job], bool]:
         """Every job's overrides, run directory, config hash and source hashes, every config checked first."""
-        from harness import record
-        from harness.config import ConfigError, build, config_hash
-
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
         [all_jobs] = self.split_arguments(overrides, None)
-        jobs, by_dir, force = [], {}, False
+        jobs = self.compose([list(o) for o in all_jobs])
+        force = any(job.force for job in jobs)
+        return jobs, force
+
+    def compose(self, all_overrides: list[list[str]]) -> list[Job]:
+        """Compose and check each job's config (a bad one stops the sweep before any run, naming the key), and
+        make its Job; two jobs that define the same run are kept once."""
+        from harness import record
+        from harness.config import ConfigError, build, config_hash
+
+        jobs, by_dir = [], {}
         parent_config = HydraConfig.instance().cfg
         try:
-            for job_overrides in all_jobs:
+            for job_overrides in all_overrides:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(job_overrides))
                 HydraConfig.instance().set_config(cfg)  # the run directory interpolates ${hydra:runtime.choices}
                 run_dir = Path(str(cfg.hydra.sweep.dir)) / str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
@@ -233,19 +271,21 @@ class ResumableSweeper(BasicSweeper):
                     built = build(cfg, build_model=False)
                 except ConfigError as error:
                     raise SystemExit(report_bad_job(job_overrides, error)) from None
-                force = force or bool(OmegaConf.select(cfg, "force", default=False))
                 if run_dir in by_dir:  # same config hash: differs only in keys outside it (threads, device...)
                     log.warning(f"jobs {' '.join(by_dir[run_dir].overrides)} and {' '.join(job_overrides)} define "
                                 f"the same run ({run_dir.name}); it runs once")
                     continue
                 files = record.source_files(type(built.task), get_class(cfg.model._target_))
+                choices = cfg.hydra.runtime.choices
                 by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files),
                                       cell_hash(cfg), cfg.seed, built.train.lr, tuple(built.train.rungs),
-                                      built.task.chance_accuracy)
+                                      built.task.chance_accuracy, force=bool(OmegaConf.select(cfg, "force",
+                                                                                                default=False)),
+                                      label=f"{choices.get('model')} {choices.get('task')}")
                 jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
-        return jobs, force
+        return jobs
 
 
 def cell_hash(cfg) -> str:
@@ -259,11 +299,36 @@ def cell_hash(cfg) -> str:
 
 
 def describe_round(todo: list[Job]) -> str:
-    rungs = sorted({job.climb_to for job in todo if job.climb_to is not None})
-    parts = [f"{sum(job.climb_to is not None for job in todo)} learning-rate candidates climb to rung "
-             f"{', '.join(map(str, rungs))}"] if rungs else []
-    tops = sum(job.climb_to is None for job in todo)
-    return "; ".join(parts + ([f"{tops} runs climb to the top"] if tops else []))
+    """'12 runs, up to 40 rungs (5 continue from their checkpoints); 4 learning-rate candidates climb to rung 250':
+    what a round will train, said before it starts. A run that climbs to the top may stop earlier (the rule)."""
+    if not todo:
+        return "nothing"
+    rungs = sum(sum(job.trained < r <= (job.climb_to or job.rungs[-1]) for r in job.rungs) for job in todo)
+    continued = sum(job.trained > 0 for job in todo)
+    text = f"{len(todo)} runs, up to {rungs} rungs"
+    text += f" ({continued} continue from their checkpoints)" if continued else ""
+    pauses = sorted({job.climb_to for job in todo if job.climb_to is not None})
+    if pauses:
+        text += (f"; {sum(job.climb_to is not None for job in todo)} learning-rate candidates climb to rung "
+                 f"{', '.join(map(str, pauses))}")
+    return text
+
+
+def provenance(jobs: list[Job]) -> str:
+    """One line: the commit the sweep trains from, and whether its training code is uncommitted (each record then
+    keeps the diff of its own source files, so it can be reproduced)."""
+    from harness.record import git_state, source_diff
+
+    commit, dirty = git_state()
+    files = sorted({name for job in jobs for name in job.sources})
+    diff = source_diff(files) if dirty else None
+    if commit is None:
+        return "provenance: not a git checkout; records cannot name the code they came from"
+    if diff is None:
+        return f"provenance: training code as committed at {commit[:10]}"
+    changed = sorted({line.split(" b/")[-1] for line in diff.splitlines() if line.startswith("diff --git")})
+    return (f"provenance: training code UNCOMMITTED at {commit[:10]} ({', '.join(changed)}); each record stores "
+            "its diff")
 
 
 def settle(batch: list[Job], fault: str | None, launched_at: float) -> list[Job]:
