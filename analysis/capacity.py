@@ -23,6 +23,13 @@ Everything here is a pure function of the report's tables; nothing trains, and n
 - **The information floor.** On n-back a window of d needs the last d symbols, d·log2 K bits; a state of S
   numbers at b bits each holds d = S·b / log2 K, drawn for b = 1 and 5 (REFERENCE_BITS). On recall, k pending
   values need k·log2 K bits at every distance, a floor flat in d.
+- **Items held against state** (issue 25; ``fit_items_held``, ``items_held_points``): the load axis
+  (analysis.load_axis) reads, per size and seed, how many items a model holds out to the longest distance.
+  α of items held ∝ S^α is fitted per seed over its decided sizes (least squares in log-log), and given as the
+  median over seeds with its range; a point that is not decided (budget-bound, every load reaching, a bracket
+  left open) is never fitted, and where fewer than 2 decided sizes remain in every seed, α is "undetermined"
+  with the reason. Beside it, the same floor in items: a state of S numbers at b bits holds at most
+  S·b / (bits per item) items, log2 K bits for an item that is one of K values.
 """
 
 from __future__ import annotations
@@ -253,3 +260,119 @@ def fit_rows(fits: pd.DataFrame) -> pd.DataFrame:
                                zip(fits.alpha_min, fits.alpha_max)],
                        r_squared=fits.r_squared.map(lambda v: f"{v:.2f}" if pd.notna(v) else ""),
                        bits_text=fits.bits_text.fillna(""))
+
+
+# ---------------------------------------------------------------------------------------------- items held
+
+
+HELD_INPUT = ["model", "state_size", "seed", "items_held", "decided"]  # optional: task, verdict, bits_per_item, lr
+SAME_ACROSS = ("lr", "rungs")  # settings every point of one fit should share; the note says where they differ
+HELD_FIT_COLUMNS = ["alpha", "alpha_min", "alpha_max", "seeds_fitted", "sizes_used", "left_out", "status", "reason",
+                    "text"]
+WHY_NOT = {"budget_bound": "budget-bound", "all_reach": "every load reaches the longest distance",
+           "none_reach": "no load reaches the longest distance", "undecided": "bracket undecided",
+           "non_monotone": "loads not monotone"}
+
+
+def held_input(points: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The checked input of the items-held law and the columns one fit is of (model, and task where given)."""
+    missing = [c for c in HELD_INPUT if c not in points.columns]
+    if missing:
+        raise ValueError(f"items held: missing columns {missing}; needs {HELD_INPUT}, got {list(points.columns)}")
+    keys = ["model"] + (["task"] if "task" in points.columns else [])
+    repeated = points[points.duplicated([*keys, "state_size", "seed"], keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"items held: more than one row for {', '.join(f'{k}={first[k]}' for k in keys)}, "
+                         f"state_size={first.state_size}, seed={first.seed}; give one row per size and seed")
+    if not points.decided.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        raise ValueError(f"items held: decided must be True or False, got {sorted(map(repr, set(points.decided)))}")
+    bad = points[points.decided.astype(bool) & ~(points.items_held.astype(float) >= 1)]
+    if len(bad):
+        raise ValueError(f"items held: a decided point needs items_held >= 1, got {bad.items_held.tolist()[0]!r} at "
+                         f"state_size={bad.state_size.iloc[0]}")
+    return points.assign(decided=points.decided.astype(bool)), keys
+
+
+def why_not(point) -> str:
+    verdict = getattr(point, "verdict", None)
+    return WHY_NOT.get(verdict, verdict) if isinstance(verdict, str) else "not decided"
+
+
+def fit_items_held(points: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and task): α of items held ∝ state_size^α, from ``points`` (HELD_INPUT: one row per size and
+    seed, ``decided`` False for any point whose items held is not decided; ``verdict``, analysis.load_axis's,
+    names why). α is the median of the seeds' own fits over their decided sizes, with their range."""
+    points, keys = held_input(points)
+    rows = []
+    for key, group in points.groupby(keys, sort=True):
+        used = group[group.decided]
+        alphas = held_alphas(used)
+        row = {**dict(zip(keys, key)), "seeds_fitted": len(alphas),
+               "sizes_used": " ".join(f"{s:g}" for s in sorted(used.state_size.unique())),
+               "left_out": "; ".join(f"S={p.state_size:g} seed {p.seed}: {why_not(p)}"
+                                     for p in group[~group.decided].itertuples())}
+        unfitted = [str(seed) for seed in sorted(group.seed.unique()) if seed not in alphas]
+        notes = [f"seed {', '.join(unfitted)} with fewer than 2 decided sizes"] if alphas and unfitted else []
+        notes += [f"points differ in {c}: {', '.join(sorted(group[c].astype(str).unique()))}"
+                  for c in SAME_ACROSS if c in group.columns and group[c].astype(str).nunique() > 1]
+        if alphas:
+            low, high, seeds = min(alphas.values()), max(alphas.values()), len(alphas)
+            row.update(alpha=float(np.median(list(alphas.values()))), alpha_min=low, alpha_max=high,
+                       status="fitted", reason="; ".join(notes))
+            row["text"] = (f"items held ∝ S^{row['alpha']:.2f} ({low:.2f} to {high:.2f} over {seeds} seed"
+                           f"{'s' * (seeds > 1)}; sizes {row['sizes_used']})")
+        else:
+            row.update(status="undetermined", reason="; ".join([undetermined_reason(group), *notes]))
+            row["text"] = f"α undetermined: {row['reason']}"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*keys, *HELD_FIT_COLUMNS])
+
+
+def held_alphas(used: pd.DataFrame) -> dict:
+    """{seed: α} of each seed's decided points, for the seeds with at least 2 decided sizes."""
+    alphas = {}
+    for seed, seed_points in used.groupby("seed", sort=True):
+        if seed_points.state_size.nunique() >= 2:
+            x = np.log2(seed_points.state_size.to_numpy(float))
+            alphas[seed] = least_squares(x, np.log2(seed_points.items_held.to_numpy(float)))[0]
+    return alphas
+
+
+def undetermined_reason(group: pd.DataFrame) -> str:
+    """Why no seed has 2 decided sizes: items held censored at every size, or which points are not decided."""
+    verdicts = set(group.verdict) if "verdict" in group.columns else set()
+    if verdicts == {"all_reach"}:
+        return "items held censored at every size (every load reaches the longest distance): raise the largest load"
+    decided = group[group.decided]
+    named = ", ".join(f"S={s:g} seed {seed}" for s, seed in zip(decided.state_size, decided.seed)) or "none"
+    others = pd.Series([why_not(p) for p in group[~group.decided].itertuples()]).value_counts()
+    return (f"fewer than 2 decided sizes in every seed (decided: {named}; not decided: "
+            f"{', '.join(f'{count} {why}' for why, count in others.items())})")
+
+
+def items_floor(state_size: float, bits_per_item: float, bits_per_number: float) -> float:
+    """The most items a state of ``state_size`` numbers at ``bits_per_number`` bits each can hold."""
+    return state_size * bits_per_number / bits_per_item
+
+
+def items_held_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and task) and size: the median items held over its decided seeds (NaN where none is decided: drawn
+    as not decided, never as a value), how many seeds are decided, and the floor in items at each REFERENCE_BITS
+    (from an optional ``bits_per_item`` column; NaN without it)."""
+    points, keys = held_input(points)
+    rows = []
+    for key, group in points.groupby([*keys, "state_size"], sort=True):
+        decided = group[group.decided]
+        bits = group.bits_per_item.iloc[0] if "bits_per_item" in group.columns else math.nan
+        left = "; ".join(f"seed {p.seed}: {why_not(p)}" for p in group[~group.decided].itertuples())
+        rows.append({**dict(zip([*keys, "state_size"], key)), "items_held": decided.items_held.median(),
+                     "seeds_decided": len(decided), "seeds": len(group), "not_decided": left,
+                     **{f"floor_{b:g}_bits": items_floor(key[-1], bits, b) for b in REFERENCE_BITS}})
+    return pd.DataFrame(rows)
+
+
+def bits_per_item(num_values: int) -> float:
+    """The bits of one held item that is one of ``num_values`` equally likely values (recall's num_symbols,
+    assoc_recall's num_values): a lower bound, so the floor in items is an upper bound on what a state holds."""
+    return math.log2(num_values)

@@ -53,29 +53,45 @@ class AssocRecall(Task):
     no filler looks like a query, unlike Zoology's generator (its issue 29).
     Values are uniform and independent of the keys, so chance is 1 / num_values.
 
+    The load is ``num_pairs``: ``pending`` counts, at each query, the pairs
+    stored and not yet asked, its own included. ``num_queries: null`` asks for
+    every stored pair once, as Zoology's MQAR does, and is what a load sweep
+    uses: each pair is then held exactly until its own query, so the load a
+    query sees is read from the sequence, not assumed, and the labels per
+    sequence grow with the load as recall's do. With fewer queries than pairs,
+    the pairs never asked stay pending to the end: nothing in the sequence
+    tells a model which keys will not be asked. ``num_keys`` sizes the
+    vocabulary; a load sweep sets it to its largest load, so the vocabulary and
+    every model's parameter count stay the same at every load. Any number of
+    pairs up to num_keys fits any sequence of at least 2 * num_pairs +
+    max(2, num_queries) tokens, at every distance in [1, seq_len - 2].
+
     Source: Arora, Eyuboglu, Timalsina, Johnson, Poli, Zou, Rudra & Ré (2023),
     "Zoology: Measuring and Improving Recall in Efficient Language Models",
     arXiv:2312.04927 (ICLR 2024).
     """
 
+    load_key = "num_pairs"  # the constructor key whose value is the load a sequence holds
+
     def __init__(self, distances, eval_distances=None, seq_len: int = 64, num_pairs: int = 4,
-                 num_queries: int = 4, num_keys: int = 16, num_values: int = 8):
+                 num_queries: int | None = 4, num_keys: int = 16, num_values: int = 8):
         self.seq_len = require_int("task.seq_len", seq_len, 4)
         self.num_pairs = require_int("task.num_pairs", num_pairs, 1)
-        self.num_queries = require_int("task.num_queries", num_queries, 1)
+        self.num_queries = num_pairs if num_queries is None else require_int("task.num_queries", num_queries, 1)
         self.num_keys = require_int("task.num_keys", num_keys, 1)
         self.num_values = require_int("task.num_values", num_values, 2)
         if num_pairs > num_keys:
             raise TaskConfigError(
                 f"task.num_pairs={num_pairs}: more key-value pairs than distinct keys (num_keys={num_keys})")
-        if num_queries > num_pairs:
+        if self.num_queries > num_pairs:
             raise TaskConfigError(f"task.num_queries={num_queries}: more queries than key-value pairs "
                                   f"(num_pairs={num_pairs}); each stored key is queried at most once")
-        room = seq_len - 2 * num_pairs
-        if room < max(2, num_queries):
+        room, needed = seq_len - 2 * num_pairs, max(2, self.num_queries)
+        if room < needed:
             raise TaskConfigError(
                 f"task.seq_len={seq_len}: the pairs take 2 * num_pairs = {2 * num_pairs} tokens, leaving {room} "
-                f"for the queries; need at least max(2, num_queries={num_queries})")
+                f"for the queries; need at least max(2, num_queries={self.num_queries}), so task.num_pairs="
+                f"{num_pairs} needs seq_len >= {2 * num_pairs + needed} (or lower task.num_pairs)")
         super().__init__(distances, eval_distances)
         self.blank = self.num_values + self.num_keys  # tokens: values 0..V-1, keys V..V+K-1, blank
         self.vocab_size = self.num_values + self.num_keys + 1
@@ -86,6 +102,24 @@ class AssocRecall(Task):
     @property
     def max_distance(self) -> int:
         return self.seq_len - 2  # the first value at position 1, a query at the last position
+
+    def distance_limits(self, distance=None):
+        note = f"task.seq_len={self.seq_len} sets the maximum, seq_len - 2"
+        if distance is not None and distance > self.max_distance:
+            note += f": distance {distance} needs seq_len >= {distance + 2}"
+        return note
+
+    def pending(self, batch: Batch) -> torch.Tensor:
+        """(B, L) long: at each scored position, the pairs stored before it and not asked before it, its own
+        included: what a model must hold there. NO_DISTANCE where nothing is scored.
+
+        Read from the tokens alone: values stand only in the pair region and queries only after it, so the
+        values seen before t minus the queries seen before t are the pairs still open at t."""
+        after_pairs = torch.arange(self.seq_len, device=batch.inputs.device)[None, :] >= 2 * self.num_pairs
+        stored = (batch.inputs < self.num_values).long()  # (B, L)
+        asked = ((batch.inputs != self.blank) & after_pairs).long()  # (B, L)
+        held = (stored.cumsum(dim=1) - stored) - (asked.cumsum(dim=1) - asked)  # strictly before each position
+        return torch.where(batch.targets != IGNORE, held, NO_DISTANCE)
 
     def _sample(self, batch_size, distance_per_row, generator):
         n, length, d = self.num_pairs, self.seq_len, distance_per_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tasks.base import IGNORE, NO_DISTANCE, Batch, random_tokens, require_int
+from tasks.base import IGNORE, NO_DISTANCE, Batch, TaskConfigError, random_tokens, require_int
 from tasks.instances import InstanceTask, place_instances
 
 
@@ -32,17 +32,32 @@ class Recall(InstanceTask):
     at once as in Zoology's multi-query associative recall (Arora et al., 2023, arXiv:2312.04927). The
     mark is on the value token itself (no separate marker position before it), so finding the value is one
     look-up, not a marker-then-next-token composition; with ``instances: 1`` this is single-item recall.
+
+    The load is ``instances``: ``pending`` counts, at each query, the values already read whose queries are
+    still to come, its own included. It grows with the distance, as longer instances overlap more of the
+    others: 32 instances in 249 steps leave about 2 pending at d = 8 and 16.5 at d = 128. The vocabulary
+    holds value and query tokens for ``vocab_instances`` instances, so a load sweep that sets it to its
+    largest load keeps the vocabulary, and with it every model's parameter count, the same at every load;
+    the tokens of the instances beyond ``instances`` never occur.
     """
 
+    load_key = "instances"  # the constructor key whose value is the load a sequence holds
+
     def __init__(self, distances, eval_distances=None, seq_len: int = 128, num_symbols: int = 8,
-                 instances: int = 4):
+                 instances: int = 4, vocab_instances: int | None = None):
         self.seq_len = require_int("task.seq_len", seq_len, 2)
         self.num_symbols = require_int("task.num_symbols", num_symbols, 2)
         super().__init__(distances, eval_distances, instances)
         k, n = self.instances, self.num_symbols
+        slots = k if vocab_instances is None else require_int("task.vocab_instances", vocab_instances, 1)
+        if slots < k:
+            raise TaskConfigError(
+                f"task.vocab_instances={vocab_instances}: the vocabulary needs tokens for every one of "
+                f"task.instances={k} instances; set it >= {k}, or null to size it for task.instances")
+        self.vocab_instances = slots
         self.marked = n  # tokens: noise 0..n-1, the value v of instance i at n + i * n + v, the query of i
-        self.query = n + k * n
-        self.vocab_size = n + k * n + k
+        self.query = n + slots * n
+        self.vocab_size = n + slots * n + slots
         self.num_classes = n
         self.chance_accuracy = 1.0 / n
 
@@ -57,6 +72,17 @@ class Recall(InstanceTask):
         targets = torch.full_like(inputs, IGNORE).scatter_(1, query_at, values)
         distance_map = torch.full_like(inputs, NO_DISTANCE).scatter_(1, query_at, distance)
         return Batch(inputs, targets, distance_map)
+
+    def pending(self, batch: Batch) -> torch.Tensor:
+        """(B, L) long: at each scored position, the instances whose value stands before it and whose query stands
+        at or after it, its own included: what a model must hold there. NO_DISTANCE where nothing is scored.
+
+        Read from the tokens alone: every value precedes its query, so the values seen before t minus the
+        queries seen before t are exactly the instances still open at t."""
+        stored = ((batch.inputs >= self.marked) & (batch.inputs < self.query)).long()  # (B, L)
+        asked = (batch.inputs >= self.query).long()  # (B, L)
+        held = (stored.cumsum(dim=1) - stored) - (asked.cumsum(dim=1) - asked)  # strictly before each position
+        return torch.where(batch.targets != IGNORE, held, NO_DISTANCE)
 
     def answer_from_source(self, inputs, rows, sources, positions):
         return (inputs[rows, sources] - self.marked) % self.num_symbols  # the value part of the marked token

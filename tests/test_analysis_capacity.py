@@ -5,6 +5,7 @@ with the sequence (never fitted), the information floor, and the figures."""
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib.colors as mcolors
 import numpy as np
@@ -282,3 +283,85 @@ def test_the_capacity_section_of_the_report(sweep):
     assert "undetermined when neither growth nor a plateau was shown" in text
     fit = part.tables["capacity_fit"]
     assert list(fit.columns) == capacity.FIT_COLUMNS and len(part.tables["capacity_windows"]) == 4
+
+
+# ---------------------------------------------------------------------------------------------- items held
+
+
+HELD_SIZES = [16, 32, 64, 128]
+
+
+def held_points(per_seed: dict[int, list], verdicts: dict | None = None, **columns) -> pd.DataFrame:
+    """Rows of the items-held law: ``per_seed`` maps a seed to its items held at HELD_SIZES; ``verdicts`` maps
+    (seed, size) to analysis.load_axis's verdict of a point that is not decided."""
+    verdicts = verdicts or {}
+    rows = [{"model": "gru", "task": "recall", "state_size": size, "seed": seed, "items_held": held,
+             "decided": (seed, size) not in verdicts, "verdict": verdicts.get((seed, size), "decided"), **columns}
+            for seed, values in per_seed.items() for size, held in zip(HELD_SIZES, values)]
+    return pd.DataFrame(rows)
+
+
+def slope(values) -> float:
+    return float(np.polyfit(np.log2(HELD_SIZES[:len(values)]), np.log2(values), 1)[0])
+
+
+def test_items_held_recovers_a_planted_law_and_its_range_over_seeds():
+    """Seed 0 doubles its items with every doubling of the state (α = 1); seed 1 stops at 8 and seed 2 starts at
+    1: α is the median of the three seeds' own fits, and the range spans them."""
+    per_seed = {0: [2, 4, 8, 16], 1: [2, 4, 8, 8], 2: [1, 4, 8, 16]}
+    fit = capacity.fit_items_held(held_points(per_seed)).iloc[0]
+    alphas = sorted(slope(values) for values in per_seed.values())
+    assert fit.status == "fitted" and fit.seeds_fitted == 3 and fit.sizes_used == "16 32 64 128"
+    assert fit.alpha == pytest.approx(alphas[1]) and slope([2, 4, 8, 16]) == pytest.approx(1.0)
+    assert (fit.alpha_min, fit.alpha_max) == (pytest.approx(alphas[0]), pytest.approx(alphas[2]))
+    assert fit.alpha_min < 1.0 - 0.1 and fit.alpha_max > 1.0 + 0.1
+    assert fit.text.startswith(f"items held ∝ S^{fit.alpha:.2f} (")
+
+
+def test_a_budget_bound_point_is_never_fitted():
+    """A budget-bound point carries a number that would bend the fit: it is left out, and named."""
+    points = held_points({0: [2, 4, 8, 1], 1: [2, 4, 8, 16]}, verdicts={(0, 128): "budget_bound"})
+    fit = capacity.fit_items_held(points).iloc[0]
+    assert fit.alpha_min == pytest.approx(1.0) and fit.alpha_max == pytest.approx(1.0)
+    assert fit.left_out == "S=128 seed 0: budget-bound"
+
+
+@pytest.mark.parametrize("verdicts, reason", [
+    ({(0, s): "budget_bound" for s in HELD_SIZES[1:]}, r"fewer than 2 decided sizes in every seed \(decided: S=16 "
+                                                        r"seed 0; not decided: 3 budget-bound\)"),
+    ({(0, s): "all_reach" for s in HELD_SIZES}, "items held censored at every size"),
+    ({(0, s): "undecided" for s in HELD_SIZES}, r"in every seed \(decided: none; not decided: 4 bracket undecided\)"),
+], ids=["one_decided_size", "censored_everywhere", "none_decided"])
+def test_items_held_without_two_decided_sizes_is_undetermined_with_the_reason(verdicts, reason):
+    fit = capacity.fit_items_held(held_points({0: [2, 4, 8, 16]}, verdicts)).iloc[0]
+    assert fit.status == "undetermined" and math.isnan(fit.alpha) and fit.seeds_fitted == 0
+    assert re.search(reason, fit.reason) and fit.text.startswith("α undetermined: ")
+
+
+def test_points_at_different_rates_are_named_beside_the_law():
+    points = held_points({0: [2, 4, 8, 16]}).assign(lr=[0.001, 0.001, 0.003, 0.003])
+    fit = capacity.fit_items_held(points).iloc[0]
+    assert fit.status == "fitted" and fit.reason == "points differ in lr: 0.001, 0.003"
+
+
+def test_the_floor_in_items_beside_the_median_of_decided_seeds():
+    """Recall with 8 symbols: 3 bits an item, so S numbers at b bits hold at most S·b / 3 items."""
+    points = held_points({0: [2, 4, 8, 16], 1: [4, 4, 16, 16]}, verdicts={(0, 128): "budget_bound",
+                                                                      (1, 128): "budget_bound"},
+                         bits_per_item=capacity.bits_per_item(8)).drop(columns="task")
+    table = capacity.items_held_points(points).set_index("state_size")
+    assert table.items_held[16] == pytest.approx(3.0) and table.items_held[64] == pytest.approx(12.0)
+    assert math.isnan(table.items_held[128]) and table.seeds_decided[128] == 0
+    assert table.not_decided[128] == "seed 0: budget-bound; seed 1: budget-bound"
+    assert table.floor_1_bits[128] == pytest.approx(128 / 3) and table.floor_5_bits[16] == pytest.approx(80 / 3)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.drop(columns="decided"), r"missing columns \['decided'\]"),
+    (lambda f: pd.concat([f, f.iloc[:1]]), "more than one row for model=gru, task=recall, state_size=16, seed=0"),
+    (lambda f: f.assign(items_held=0), "a decided point needs items_held >= 1, got 0"),
+    (lambda f: f.assign(decided=np.nan), "decided must be True or False, got"),
+])
+def test_bad_items_held_input_is_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        capacity.fit_items_held(change(held_points({0: [2, 4, 8, 16]})))

@@ -174,6 +174,24 @@ def test_same_seed_same_batch_and_streams_differ(make):
     assert not torch.equal(val.inputs, test.inputs), "the validation stream is not the test set"
 
 
+def test_a_task_that_names_its_load_says_what_is_pending(make):
+    """``load_key`` names the constructor key of the load; ``pending`` gives, at every scored position, the items a
+    model must hold there (its own among them, never more than the load) and NO_DISTANCE elsewhere. Tasks with
+    neither pass; tests/test_task_load.py reads each task's count loop by loop."""
+    task, both = batches(make, 6, 32)
+    assert hasattr(task, "load_key") == hasattr(task, "pending")
+    if not hasattr(task, "load_key"):
+        return
+    load = getattr(task, task.load_key)
+    assert isinstance(load, int) and load >= 1
+    for batch in both:
+        pending = task.pending(batch)
+        scored = batch.targets != IGNORE
+        assert pending.shape == batch.inputs.shape and pending.dtype == torch.long
+        assert (pending[~scored] == NO_DISTANCE).all()
+        assert (pending[scored] >= 1).all() and (pending[scored] <= load).all()
+
+
 def test_distance_beyond_sequence_is_refused(make):
     task = make()
     with pytest.raises(TaskConfigError, match="distances"):

@@ -60,7 +60,7 @@ def read_recall(task, seq):
             assert value_at < t, "the value comes before its query"
             targets[t], distances[t] = seq[value_at] - low, t - value_at
         else:
-            assert token < task.query
+            assert token < task.marked + k * n, "no token of an instance beyond task.instances"
     assert sorted(queried) == list(range(k)), "one query per instance"
     return targets, distances
 
