@@ -2,8 +2,9 @@
 
     python -m analysis.report outputs/context_window --markdown docs/results/context_window.md --readme README.md
 
-A page states where its numbers come from: the commit(s) that made the records (with whether the checkout had
-uncommitted changes), the dates, the machine, and the wall time over every sitting of the sweep (sweep.json).
+A page states where its numbers come from: the state of the training code behind the records, the commits they
+span and how many came from uncommitted code (``provenance``), the dates, the machine, and the wall time over
+every sitting of the sweep (sweep.json).
 Its figure is written beside it, in a folder named after the page. The README block (between the markers
 ``<!-- headline:start -->`` and ``<!-- headline:end -->``) is a compact model-by-task table of the same windows
 with a link to the page, and, for runs scored past their training length, one sentence per task on how far each
@@ -93,8 +94,6 @@ def judging_code() -> tuple[str | None, bool | None]:
 def stamp(report: Report) -> str:
     """One paragraph: which code, when, on what, and how long, taken from the records and sweep.json."""
     runs = report.results.runs
-    commits = sorted({f"{c[:10]}{' (uncommitted changes)' if d else ''}" for c, d in
-                      zip(runs.git_commit.fillna("unknown"), runs.git_dirty.fillna(False))})
     started = min(filter(None, map(parse_time, runs.started_at)), default=None)
     finished = max(filter(None, map(parse_time, runs.finished_at)), default=None)
     machines = sorted({f"{cpu} ({host})" for cpu, host in zip(runs.cpu, runs.hostname)})
@@ -103,11 +102,55 @@ def stamp(report: Report) -> str:
             if seconds else "wall time unknown (no sweep.json)")
     judged, dirty = judging_code()
     judged = f"{judged[:10]}{' (uncommitted changes)' if dirty else ''}" if judged else "unknown"
-    return (f"Made from {len(runs)} run records in `{report.directory.name}` by commit{'s' * (len(commits) > 1)} "
-            f"{', '.join(commits)}, {started:%Y-%m-%d %H:%M} to {finished:%Y-%m-%d %H:%M} UTC, on "
-            f"{', '.join(machines)}, torch {', '.join(sorted(set(runs.torch_version)))}, "
-            f"{', '.join(map(str, sorted(set(runs.torch_threads))))} thread(s) per run; {wall}. Verdicts by "
-            f"harness/verdict.py at commit {judged}.")
+    return (f"Made from {len(runs)} run records in `{report.directory.name}`: {provenance(report.results.records)}; "
+            f"{started:%Y-%m-%d %H:%M} to {finished:%Y-%m-%d %H:%M} UTC, on {', '.join(machines)}, torch "
+            f"{', '.join(sorted(set(runs.torch_version)))}, {', '.join(map(str, sorted(set(runs.torch_threads))))} "
+            f"thread(s) per run; {wall}. Verdicts by harness/verdict.py at commit {judged}.")
+
+
+def provenance(records: list) -> str:
+    """The training code the records came from, in one clause: its state (one hash over every source file the
+    records name, or how many states and which files differ), the commit range, and how many records were made
+    from uncommitted training code (each keeps its diff; one whose diff no longer applies to its commit is
+    named)."""
+    files: dict[str, set] = {}
+    for record in records:
+        for name, digest in record.source_files.items():
+            files.setdefault(name, set()).add(digest)
+    changed = sorted(name for name, digests in files.items() if len(digests) > 1)
+    union = {name: sorted(digests)[0] for name, digests in files.items()}
+    from harness.record import combined_hash
+
+    code = (f"training code {combined_hash(union)} (one state of its {len(files)} source files)" if not changed else
+            f"training code in more than one state ({', '.join(f'{n}: {len(files[n])} hashes' for n in changed)})")
+    ordered = sorted((r for r in records if r.git_commit), key=lambda r: r.started_at)
+    commits = list(dict.fromkeys(r.git_commit[:10] for r in ordered))
+    span = ("no commit recorded" if not commits else f"commit {commits[0]}" if len(commits) == 1 else
+            f"commits {commits[0]} to {commits[-1]} ({len(commits)} commits)")
+    diffs = [r for r in records if r.code_diff]
+    stale = [Path(r.run_dir).name for r in diffs if not diff_applies(r.git_commit, r.code_diff)]
+    uncommitted = f"{len(diffs)} record{'s' * (len(diffs) != 1)} from uncommitted training code (diff stored)"
+    if stale:
+        uncommitted += f"; {len(stale)} whose stored diff no longer applies to its commit: {', '.join(stale)}"
+    return f"{code}, {span}, {uncommitted}"
+
+
+def diff_applies(commit: str | None, diff: str) -> bool:
+    """Whether a record's stored diff applies to its commit (checked in a scratch index; nothing is touched)."""
+    if not commit:
+        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        try:
+            subprocess.run(["git", "read-tree", commit], cwd=REPO_ROOT, env=env, capture_output=True, timeout=30,
+                           check=True)
+            subprocess.run(["git", "apply", "--cached", "--check", "-"], input=diff, cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return True
 
 
 def unfinished(report: Report) -> list[str]:
@@ -172,9 +215,12 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
               "reached), else the verdict.", ""]
     figures[f"{name}/accuracy_vs_distance.png"] = plots.accuracy_vs_distance(report.table, windows)
     lines += [f"![Accuracy against distance]({name}/accuracy_vs_distance.png)", "", "## Every cell", ""]
+    swept = report.swept_cells()
     shown = windows.assign(params=windows.params.map(lambda p: f"{p:,.0f}" if p == p else ""),
                            resolution=windows.resolution.map(lambda r: f"{r:.0f}" if r == r else ""),
-                           verdict=windows.verdict_text)
+                           verdict=windows.verdict_text,
+                           lr=[f"{r.lr:g}" if tuple(getattr(r, c) for c in CELL) in swept else f"{r.lr:g} (fixed)"
+                               for r in windows.itertuples()])
     lines += [markdown_table(shown, {"task": "task", "model": "model", "params": "params", "lr": "lr",
                                      "verdict": "verdict", "window_text": "window", "range_text": "seeds' range",
                                      "resolution": "resolution", "n_seeds": "seeds",

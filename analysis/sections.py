@@ -501,22 +501,37 @@ def settings_section(report: Report) -> Part:
 
 
 def learning_rates(report: Report, part: Part) -> str:
-    """The lr grid of every cell where several were tried, and the one the ladder chose on validation."""
+    """The lr grid of every cell where several were tried, the one the ladder chose on validation, whether it sits
+    at an edge of the rates tried, and whether leaving out the seed that chose it changes any cell's verdict."""
     selection = part.table(report.lr_choice, "lr_selection")
     swept = selection[selection.groupby(CELL).lr.transform("nunique") > 1]
     if swept.empty:
-        return (f"**Learning rate:** one per cell ({', '.join(f'{lr:g}' for lr in sorted(selection.lr.unique()))}); "
-                "nothing was chosen. Table: [lr_selection.csv](lr_selection.csv).")
+        rates = ", ".join(f"{lr:g}" for lr in sorted(selection.lr.unique()))
+        return (f"**Learning rate:** fixed, one per cell ({rates}); nothing was chosen. Table: "
+                "[lr_selection.csv](lr_selection.csv).")
+    edges = swept.groupby(CELL).lr.agg(["min", "max"])
     grid = swept.assign(tried=[f"{r.lr:g} ({r.val_accuracy:.3f} ± {r.val_error:.3f})" for r in swept.itertuples()],
                         chosen=swept.lr.where(swept.chosen)).groupby(CELL).agg(
         tried=("tried", ", ".join), seed=("seed", "first"), rung=("rung", "max"),
         chosen=("chosen", lambda c: f"{c.max():g}" if c.notna().any() else "still choosing")).reset_index()
+    grid["edge"] = [("highest tried" if float(c) == edges.loc[tuple(k), "max"] else "lowest tried"
+                     if float(c) == edges.loc[tuple(k), "min"] else "") if c != "still choosing" else ""
+                    for c, k in zip(grid.chosen, grid[CELL].itertuples(index=False))]
+    check = part.table(report.without_choosing_seed, "without_choosing_seed")
+    changed = check[check.changed]
+    listed = "; ".join(f"{r.task} {r.model} ({r.verdict} to {r.verdict_without})" for r in changed.itertuples())
+    seed_line = (f"Leaving out the seed that chose the rate changes the verdict of {len(changed)} of {len(check)} "
+                 f"cells{': ' + listed if listed else ''} (table: "
+                 "[without_choosing_seed.csv](without_choosing_seed.csv)).")
     return "\n".join(["**Learning rate**, chosen per cell on its first seed by successive halving up the budget ladder "
-                      "(harness/verdict.py, clause 6): at each rung, a rate whose mean validation accuracy over the "
-                      "curve's distances is more than 3 standard errors behind the best stops climbing. Test accuracy "
-                      "never enters the choice; every window and curve above is at the chosen lr. Table: "
+                      "(harness/verdict.py, clause 6): from the second rung on, a rate whose mean validation accuracy "
+                      "over the curve's distances is more than 3 standard errors behind the best stops climbing; a "
+                      "choice at an edge of the grid adds the next rate past it, judged at the same rungs, while the "
+                      "new one wins (at most three). Test accuracy never enters the choice; every window and curve "
+                      "above is at the chosen lr. A chosen rate still at an edge is marked. Table: "
                       "[lr_selection.csv](lr_selection.csv).", "",
-                      markdown_table(grid.rename(columns={"tried": "lr (mean validation accuracy at the rung)"}))])
+                      markdown_table(grid.rename(columns={"tried": "lr (mean validation accuracy at the rung)",
+                                                          "edge": "at the edge"})), "", seed_line])
 
 
 SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, beyond_section, steps_section,

@@ -85,6 +85,35 @@ class Report:
         return extrapolation_table(table, rungs, self.windows, at_chosen_lr(self.results.runs, self.lr_choice),
                                    self.fraction)
 
+    @cached_property
+    def without_choosing_seed(self) -> pd.DataFrame:
+        """Per cell whose rate was chosen among several: its verdict and window again without the seed that chose
+        the rate, beside the ones it has, so a reader can see whether counting that seed changes anything."""
+        swept = self.lr_choice[self.lr_choice.chosen & self.lr_choice.set_index(CELL).index.isin(
+            list(self.swept_cells()))]
+        columns = CELL + ["lr", "seed", "verdict", "window_text", "verdict_without", "window_without", "changed"]
+        if swept.empty:
+            return pd.DataFrame(columns=columns)
+        chooser = swept.set_index(CELL).seed
+        keys = [tuple(k) for k in self.table[CELL].itertuples(index=False)]
+        others = pd.Series([chooser.get(k, -1) for k in keys], index=self.table.index)
+        keys = [tuple(k) for k in self.rungs[CELL].itertuples(index=False)]
+        rung_others = pd.Series([chooser.get(k, -1) for k in keys], index=self.rungs.index)
+        table, rungs = self.table[self.table.seed != others], self.rungs[self.rungs.seed != rung_others]
+        after = window_table(table, rungs, self.fraction, self.resamples).set_index(CELL)
+        rows = []
+        for row in self.windows.itertuples(index=False):
+            key = tuple(getattr(row, c) for c in CELL)
+            if key not in chooser.index:
+                continue
+            found = after.loc[[key]].iloc[0] if key in after.index else None
+            verdict_without = found.verdict if found is not None else "no other seed"
+            window_without = found.window_text if found is not None else ""
+            rows.append({**dict(zip(CELL, key)), "lr": row.lr, "seed": int(chooser[key]), "verdict": row.verdict,
+                         "window_text": row.window_text, "verdict_without": verdict_without,
+                         "window_without": window_without, "changed": verdict_without != row.verdict})
+        return pd.DataFrame(rows, columns=columns)
+
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""
         counts = self.lr_choice.groupby(CELL).lr.nunique()

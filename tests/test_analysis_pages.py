@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from synthetic_runs import write_small_sweep
+from synthetic_runs import RECALL, run, step, write, write_small_sweep
 
 from analysis import load, pages
+from analysis.records import load_records
 from analysis.report import main
 from analysis.tables import Report
 
@@ -157,3 +159,37 @@ def test_records_older_than_every_known_sitting_count_as_one_more(tmp_path):
     started = ["2026-01-01T01:00:00+0000", "2026-01-01T02:00:00+0000", "2026-01-01T05:05:00+0000"]
     finished = ["2026-01-01T01:30:00+0000", "2026-01-01T03:00:00+0000", "2026-01-01T05:20:00+0000"]
     assert pages.wall_time(tmp_path, finished, started) == ((30 + 120) * 60.0, 2)
+
+
+def test_the_stamp_names_the_code_state_the_commit_range_and_the_records_from_uncommitted_code(tmp_path):
+    """Provenance in one clause, not a list of every commit: one hash over the training code's files, the first
+    and last commit, how many records came from uncommitted code, and any whose stored diff no longer applies."""
+    import difflib
+    import subprocess
+
+    from harness.record import REPO_ROOT
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    original = subprocess.run(["git", "show", "HEAD:harness/train.py"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.splitlines(keepends=True)
+    applies = "".join(difflib.unified_diff(original, ["# an edit\n", *original], "a/harness/train.py",
+                                           "b/harness/train.py"))
+    stale = applies.replace(original[0], "a line that is not there\n")
+    records = []
+    for k, (commit, diff) in enumerate([("a" * 40, None), (head, applies), (head, stale), (head, None)]):
+        record = run("gru", "recall", k, [step(15, RECALL)] * 3, source_files={"harness/train.py": "abc"},
+                     git_commit=commit, code_diff=diff, started_at=f"2026-01-0{k + 1}T00:00:00+0000")
+        records.append(load_records(write_one(tmp_path, record))[0])
+    text = pages.provenance(records)
+    assert "one state of its 1 source files" in text and f"commits aaaaaaaaaa to {head[:10]} (2 commits)" in text
+    assert "2 records from uncommitted training code (diff stored)" in text
+    assert f"1 whose stored diff no longer applies to its commit: {Path(records[2].run_dir).name}" in text
+    records[3].source_files = {"harness/train.py": "def"}
+    assert "training code in more than one state (harness/train.py: 2 hashes)" in pages.provenance(records)
+
+
+def write_one(directory, record):
+    """One record in a directory of its own; returns that directory."""
+    run_dir = write(directory / record.config_hash, record)
+    return run_dir.parent

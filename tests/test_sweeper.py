@@ -356,3 +356,58 @@ def test_an_unwritable_run_directory_fails_that_run_and_the_sweep_goes_on(output
     assert "1 finished, 1 failed" in sweep.stdout
     manifest = json.loads((outputs / "blocked" / "sweep.json").read_text())
     assert sorted(job["outcome"] for job in manifest["jobs"]) == ["failed", "finished"]
+
+
+# ------------------------------------------------------------------------------------------------ a changed rule
+
+
+REACH_ONE = ["task=recall", "task.instances=2", "task.seq_len=12", "task.distances=[1,4]", "train.protocol=dense",
+             "train.heldout=none", "model=sliding_window", "model.window=2", "model.n_layers=1", "model.d_model=16",
+             "train.rungs=[25,50,100,200]", "train.eval_every=25", "train.log_every=25", "train.val_sequences=64",
+             "train.eval_sequences=16", "train.warmup_steps=5", "train.lr=0.003,0.03", "seed=0,1"]
+
+
+def sweep_under_rule(outputs: Path, stable_rungs: int) -> subprocess.CompletedProcess:
+    """The sweep's command, in a fresh interpreter whose rule measures a window after ``stable_rungs`` rungs
+    unchanged (the basic launcher runs every job in that interpreter, so the whole sweep sees that rule)."""
+    argv = sweep_args(outputs, "rule", *REACH_ONE)
+    code = (f"import runpy, sys\nfrom harness import verdict\nverdict.STABLE_RUNGS = {stable_rungs}\n"
+            f"sys.argv = {argv!r}\nrunpy.run_path('run.py', run_name='__main__')\n")
+    return run_script(["-c", code])
+
+
+def judged(directory: Path, stable_rungs: int, monkeypatch) -> tuple:
+    """(chosen rates, each run's verdict and the rung it is read at, each cell's verdict and windows), as the
+    report reads them under that rule."""
+    from analysis import load
+    from analysis.tables import Report
+    from harness import verdict
+
+    monkeypatch.setattr(verdict, "STABLE_RUNGS", stable_rungs)
+    report = Report(load(directory), resamples=10)
+    runs = report.results.runs.sort_values(["lr", "seed"])
+    return (report.lr_choice[["lr", "chosen"]].values.tolist(),
+            runs[["lr", "seed", "verdict", "steps"]].values.tolist(),
+            report.windows[["lr", "verdict", "window_text", "range_text"]].values.tolist())
+
+
+def test_a_changed_rule_re_judges_the_stored_sweep_as_a_fresh_sweep_under_it_would_end(outputs, monkeypatch):
+    """Evidence apart from judgment. A sweep made under a lenient rule (a window measured once unchanged over one
+    step up the ladder), rerun under the stricter one (two steps), trains only what the stricter rule asks for,
+    continuing runs from their checkpoints, and ends where a fresh sweep under the stricter rule ends: the same
+    chosen rates, verdicts, rungs read and windows. The other way round, the report alone re-judges: no
+    training, and a run the lenient rule stops earlier is read at that earlier rung."""
+    lenient = sweep_under_rule(outputs / "changed", 2)
+    assert lenient.returncode == 0, lenient.stderr[-2000:]
+    under_lenient = judged(outputs / "changed" / "rule", 2, monkeypatch)
+    stricter = sweep_under_rule(outputs / "changed", 3)
+    assert stricter.returncode == 0, stricter.stderr[-2000:]
+    assert "continue from their checkpoints" in stricter.stdout and "round 1 trains 2 runs" in stricter.stdout
+    fresh = sweep_under_rule(outputs / "fresh", 3)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    rejudged = judged(outputs / "changed" / "rule", 3, monkeypatch)
+    assert rejudged == judged(outputs / "fresh" / "rule", 3, monkeypatch)
+    assert max(steps for *_, steps in rejudged[1]) > max(steps for *_, steps in under_lenient[1])
+    # back to the lenient rule: the later evidence stays in the records and is not read
+    assert judged(outputs / "changed" / "rule", 2, monkeypatch) == under_lenient
+    assert judged(outputs / "fresh" / "rule", 2, monkeypatch) == under_lenient

@@ -305,11 +305,12 @@ def describe_round(todo: list[Job]) -> str:
         return "nothing"
     rungs = sum(sum(job.trained < r <= (job.climb_to or job.rungs[-1]) for r in job.rungs) for job in todo)
     continued = sum(job.trained > 0 for job in todo)
-    text = f"{len(todo)} runs, up to {rungs} rungs"
+    text = f"{len(todo)} run{'s' * (len(todo) != 1)}, up to {rungs} rung{'s' * (rungs != 1)}"
     text += f" ({continued} continue from their checkpoints)" if continued else ""
     pauses = sorted({job.climb_to for job in todo if job.climb_to is not None})
     if pauses:
-        text += (f"; {sum(job.climb_to is not None for job in todo)} learning-rate candidates climb to rung "
+        climbing = sum(job.climb_to is not None for job in todo)
+        text += (f"; {climbing} learning-rate candidate{'s' * (climbing != 1)} climb{'s' * (climbing == 1)} to rung "
                  f"{', '.join(map(str, pauses))}")
     return text
 
