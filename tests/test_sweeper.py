@@ -143,6 +143,25 @@ def test_one_impossible_job_stops_the_whole_sweep_before_it_starts(outputs):
     assert not list(outputs.rglob("result.json"))
 
 
+def test_a_load_sweep_that_changes_anything_but_the_load_is_refused_naming_the_keys(outputs):
+    """Recall's vocabulary follows its load unless task.vocab_instances fixes it: a load sweep without it would
+    compare models of different sizes. (Settings swept beside the load, such as task.seq_len=25,40, make separate
+    load axes, each at one length: that is allowed.)"""
+    result = run_script(sweep_args(outputs, "load", "model=gru", "task=recall", "task.distances=2",
+                                   "task.instances=1,4"))
+    assert result.returncode == 2 and not list(outputs.rglob("result.json"))
+    last_line = (result.stdout + result.stderr).strip().splitlines()[-1]
+    assert last_line.startswith("config error: task.instances=1,4: the load changes the vocabulary (task.vocab_size)")
+    assert "parameter count" in last_line and "task.vocab_instances" in last_line
+
+
+def test_a_load_sweep_at_fixed_settings_runs(outputs):
+    result = run_script(sweep_args(outputs, "load", "model=gru", "task=recall", "task.distances=2",
+                                   "task.instances=1,4", "task.vocab_instances=4", "task.seq_len=25"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list(outputs.rglob("result.json"))) == 2
+
+
 def test_a_learning_rate_grid_climbs_by_successive_halving(outputs):
     """Two rates on seed 0 climb rung by rung; the one far behind (1e-9 learns nothing) stops at the first rung
     where it is cut (never the first), the edge that wins extends the grid by one rate judged at the same rungs,

@@ -68,6 +68,7 @@ class Job:
     label: str = ""  # model and task, for messages
     extension: bool = False  # a rate added past the edge of its cell's grid
     trained: int = 0  # steps its stored evidence reaches (where it continues from)
+    load: tuple | None = None  # (load key, its value, the config hash without it, what it must hold fixed)
     outcome: str | None = None  # skipped | elsewhere | finished | failed | not_chosen
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
@@ -251,6 +252,9 @@ class ResumableSweeper(BasicSweeper):
         overrides = parser.parse_overrides([*self._parse_config(), *arguments])
         [all_jobs] = self.split_arguments(overrides, None)
         jobs = self.compose([list(o) for o in all_jobs])
+        problem = load_axis_problem(jobs)
+        if problem:
+            raise SystemExit(report_bad_job([], problem))
         force = any(job.force for job in jobs)
         return jobs, force
 
@@ -281,11 +285,49 @@ class ResumableSweeper(BasicSweeper):
                                       cell_hash(cfg), cfg.seed, built.train.lr, tuple(built.train.rungs),
                                       built.task.chance_accuracy, force=bool(OmegaConf.select(cfg, "force",
                                                                                                 default=False)),
-                                      label=f"{choices.get('model')} {choices.get('task')}")
+                                      label=f"{choices.get('model')} {choices.get('task')}",
+                                      load=load_of(cfg, built.task))
                 jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
         return jobs
+
+
+def load_of(cfg, task) -> tuple | None:
+    """For a task that names its load (``load_key``): the key, its value, the hash of the config without the
+    load, the seed and the rate (the jobs that make one load axis), and what must not change along the axis."""
+    from harness.config import config_hash
+
+    key = getattr(task, "load_key", None)
+    if key is None:
+        return None
+    neutral = cfg.copy()
+    with open_dict(neutral):
+        neutral.seed, neutral.train.lr, neutral.task[key] = 0, 0.0, 0
+    fixed = {"task.seq_len": task.seq_len, "the vocabulary (task.vocab_size)": task.vocab_size,
+             "the classes (task.num_classes)": task.num_classes}
+    return f"task.{key}", getattr(task, key), config_hash(neutral), fixed
+
+
+def load_axis_problem(jobs: list[Job]) -> str | None:
+    """Why a sweep that varies a task's load would change something else with it (the sequence length, the
+    vocabulary or the classes, and so the parameter count), naming the keys; None when nothing does."""
+    axes: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.load is not None:
+            axes.setdefault(job.load[2], []).append(job)
+    for members in axes.values():
+        key = members[0].load[0]
+        loads = sorted({job.load[1] for job in members})
+        if len(loads) < 2:
+            continue
+        for name in members[0].load[3]:
+            values = sorted({job.load[3][name] for job in members})
+            if len(values) > 1:
+                return (f"{key}={','.join(map(str, loads))}: the load changes {name} too ({values[0]} to "
+                        f"{values[-1]}), and with it the model's parameter count; hold it fixed at the largest "
+                        "load's settings (task.seq_len; recall's task.vocab_instances, assoc_recall's task.num_keys)")
+    return None
 
 
 def cell_hash(cfg) -> str:
@@ -397,8 +439,8 @@ def unwritable(run_dir: Path) -> str | None:
 
 
 def report_bad_job(overrides, error) -> int:
-    print(f"config error in the sweep job [{' '.join(overrides)}]; no run was started\nconfig error: {error}",
-          file=sys.stderr)
+    where = f"the sweep job [{' '.join(overrides)}]" if overrides else "the sweep"
+    print(f"config error in {where}; no run was started\nconfig error: {error}", file=sys.stderr)
     return 2
 
 
