@@ -129,7 +129,8 @@ def provenance(records: list) -> str:
             f"commits {commits[0]} to {commits[-1]} ({len(commits)} commits)")
     diffs = [r for r in records if r.code_diff]
     stale = [Path(r.run_dir).name for r in diffs if not diff_applies(r.git_commit, r.code_diff)]
-    uncommitted = f"{len(diffs)} record{'s' * (len(diffs) != 1)} from uncommitted training code (diff stored)"
+    uncommitted = (f"{len(diffs)} record{'s' * (len(diffs) != 1)} from uncommitted training code (diff stored)"
+                   if diffs else "every record from committed training code")
     if stale:
         uncommitted += f"; {len(stale)} whose stored diff no longer applies to its commit: {', '.join(stale)}"
     return f"{code}, {span}, {uncommitted}"

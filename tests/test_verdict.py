@@ -151,14 +151,8 @@ def test_gentle_declines_are_located_without_bias(chance, true_window):
 def test_the_last_crossing_leaned_long_on_the_same_draws():
     """The defect the fit corrects, on the draws above: the last crossing above the threshold."""
     truth = simulate.gentle_decline(80, 0.5)
-    rng = np.random.default_rng(0)
-    at = verdict.threshold(0.5)
-    last_crossings = []
-    for _ in range(300):
-        hits = rng.binomial(truth.n, truth.accuracy)
-        above = [d for d, k in zip(truth.distances, hits) if k / truth.n >= at]
-        last_crossings.append(max(above))
-    assert np.median(last_crossings) > 88 and np.median(simulate.locate_draws(truth, 300, seed=0)) <= 82
+    assert np.median(simulate.last_crossings(truth, 300, seed=0)) > 88
+    assert np.median(simulate.locate_draws(truth, 300, seed=0)) <= 82
 
 
 # ---------------------------------------------------------------------------------------------- 3. left chance
