@@ -15,12 +15,15 @@ model at several loads with everything else fixed, and reads, per model and task
 - **The heatmap** (``load_heatmap``): accuracy over distance and load, one panel per model, budget-bound loads
   hatched, missing cells blank.
 
-Pure functions of plain columns: nothing here reads records or trains.
+Pure functions of plain columns, and ``load_tables``, which reads them off a report's tables (and samples each
+task's sequences for ``pending``); nothing here trains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -190,3 +193,97 @@ def load_heatmap(frame: pd.DataFrame):
     figure.suptitle(f"{tasks[0]}: accuracy over distance and load (/// budget-bound; blank: no measurement)",
                     fontsize=8)
     return figure
+
+
+# ---------------------------------------------------------------------------------------------- from a report
+
+
+class LoadTables(NamedTuple):
+    windows: pd.DataFrame  # one row per cell of a load axis: the window table's columns plus family, task_family, load
+    held: pd.DataFrame  # items held per model (its label: one per state size) and task family (items_held)
+    held_by_seed: pd.DataFrame  # the same per seed: the points of the law
+    fits: pd.DataFrame  # items held ∝ state^α per model family and task (analysis.capacity.fit_items_held)
+    heatmap: pd.DataFrame  # HEATMAP_INPUT and verdict, accuracy the mean over seeds
+    pending: pd.DataFrame  # items pending at the queries of each listed distance, per task and load
+
+
+def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, table: pd.DataFrame) -> LoadTables:
+    """The load analysis of one report (analysis.tables.Report's windows, seed_windows, runs and test table at the
+    chosen rates): every (model, task) that was trained at two or more loads. Empty tables when there is none."""
+    from analysis.capacity import fit_items_held
+
+    keys = ["task", "model"]
+    info = runs.dropna(subset=["load"]).groupby(keys).agg(
+        task_family=("task_family", "first"), family=("family", "first"), load=("load", "first"),
+        state_size=("state_size", "median"), params=("params", "median"), lr=("lr", "first"),
+        rungs=("rungs", "first"), config=("run_dir", "first")).reset_index()
+    by_load = windows.merge(info.drop(columns=["lr", "params"]), on=keys, how="inner")
+    axes = by_load.groupby(["model", "task_family"]).load.transform("nunique")
+    by_load = by_load[axes >= 2].reset_index(drop=True)
+    if by_load.empty:
+        empty = pd.DataFrame()
+        return LoadTables(by_load, empty, empty, empty, empty, empty)
+    longest = int(by_load.max_distance.max())
+    cells = by_load.assign(task=by_load.task_family, load=by_load.load.astype(int))
+    held = items_held(cells[WINDOW_INPUT], longest)
+    per_seed = seeds.merge(info.drop(columns=["lr", "params"]), on=keys, how="inner")
+    per_seed = per_seed[per_seed.model.isin(by_load.model) & per_seed.task.isin(by_load.task)]
+    seed_cells = per_seed.assign(task=per_seed.task_family, load=per_seed.load.astype(int),
+                                 verdict=per_seed.verdict.fillna("budget_bound"),
+                                 censored=per_seed.censored.fillna("none"))
+    held_by_seed = items_held(seed_cells[[*WINDOW_INPUT, "seed"]], longest)
+    points = held_by_seed.merge(info.drop_duplicates("model").set_index("model")[["family", "state_size"]],
+                                left_on="model", right_index=True)
+    rates = per_seed.groupby(["model", "task_family"]).lr.agg(lambda lr: " ".join(f"{r:g}" for r in sorted(set(lr))))
+    points = points.assign(variant=points.model, model=points.family, items_held=points.held,
+                           decided=points.verdict == "decided",
+                           lr=[rates.get((v, t), "") for v, t in zip(points.model, points.task)])
+    fits = fit_items_held(points[["model", "task", "state_size", "seed", "items_held", "decided", "verdict", "lr"]])
+    measured = table[table.accuracy.notna() & table.model.isin(by_load.model) & table.task.isin(by_load.task)]
+    heat = measured.groupby(keys + ["distance"], as_index=False).accuracy.mean().merge(
+        by_load[keys + ["task_family", "load", "verdict"]], on=keys)
+    heat = heat.assign(task=heat.task_family, load=heat.load.astype(int))[[*HEATMAP_INPUT, "verdict"]]
+    return LoadTables(by_load, held, held_by_seed, fits, heat, pending_table(runs[runs.model.isin(by_load.model)]))
+
+
+def pending_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """What each load asks, measured from the task's own sampler at the settings the runs trained with: the mean
+    items pending at the queries of each listed distance (every dependency of a sequence planted there)."""
+    from hydra.utils import instantiate
+
+    from harness.record import read
+
+    frames = []
+    for _, group in runs.dropna(subset=["load"]).groupby(["task_family", "load"]):
+        record, _ = read(Path(group.run_dir.iloc[0]) / "result.json")
+        if record is None:
+            continue
+        config = dict(record.config["task"])
+        task = instantiate(config, _convert_="all", _recursive_=False)
+        listed = [d for d in config["distances"] if task.producible(d)]
+        frames.append(pending_by_distance(task, listed, sequences=128).assign(task=record.task))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def answer(tables: LoadTables) -> list[str]:
+    """One paragraph per model family, from the numbers: how many items it holds out to the longest distance at
+    its headline size, how that grows with its state (where it was trained at several), and its parameters."""
+    held, fits, cells = tables.held, tables.fits, tables.windows
+    lines = []
+    for family in ordered_models(cells.family.unique()):
+        variants = cells[cells.family == family]
+        sizes = variants.groupby("model").params.median().sort_values()
+        headline = sizes.index[(sizes - 1e5).abs().argmin()]  # the size nearest the headline's 100k
+        parts = []
+        for task in sorted(variants.task_family.unique()):
+            row = held[(held.model == headline) & (held.task == task)]
+            if len(row):
+                parts.append(f"on {task} it holds {row.text.iloc[0]}")
+        longest = int(held.longest.max())
+        text = (f"**{family}** ({sizes[headline]:,.0f} parameters), out to distance {longest}: " + "; ".join(parts)
+                + ".")
+        family_fits = fits[fits.model == family] if len(fits) else fits
+        if len(family_fits) and variants.model.nunique() > 1:
+            text += " With its state: " + "; ".join(f"{r.task}: {r.text}" for r in family_fits.itertuples()) + "."
+        lines.append(text)
+    return lines

@@ -138,10 +138,44 @@ def model_labels(records: list[Record]) -> dict[str, str]:
     return labels
 
 
+def task_labels(records: list[Record]) -> dict[str, str]:
+    """run_dir -> the name its task goes by: the conf/task name, or, where one directory holds that task with several
+    settings (a load sweep's recall at instances=1..32), the name with the settings that differ
+    (``recall instances=8``). The distances are the curve's axis, never a setting."""
+    settings: dict[str, dict[str, dict]] = {}
+    for record in records:
+        config = {k: v for k, v in (record.config.get("task") or {}).items()
+                  if k not in ("_target_", "distances", "eval_distances")}
+        settings.setdefault(record.task, {})[record.run_dir] = config
+    labels = {}
+    for task, by_run in settings.items():
+        keys = sorted({k for config in by_run.values() for k in config})
+        differing = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in by_run.values()}) > 1]
+        for run_dir, config in by_run.items():
+            labels[run_dir] = " ".join([task] + [f"{k}={config.get(k)}" for k in differing])
+    return labels
+
+
+def load_of(record: Record) -> float:
+    """The load of the record's task (the value of its class's ``load_key``), or NaN for a task that names none."""
+    from hydra.utils import get_class
+
+    task = record.config.get("task") or {}
+    try:
+        key = getattr(get_class(task["_target_"]), "load_key", None)
+    except Exception:  # a task this checkout cannot import (a record from elsewhere): no load to read
+        return float("nan")
+    return float(task[key]) if key and task.get(key) is not None else float("nan")
+
+
 def sized(frame: pd.DataFrame, records: list[Record]) -> pd.DataFrame:
-    """``frame`` with ``model`` replaced by model_labels (and the conf/model name kept as ``family``)."""
-    labels = model_labels(records)
-    return frame.assign(family=frame.model, model=frame.run_dir.map(labels).fillna(frame.model))
+    """``frame`` with ``model`` and ``task`` replaced by model_labels and task_labels (the conf names kept as
+    ``family`` and ``task_family``), and each row's ``load`` (load_of)."""
+    models, tasks = model_labels(records), task_labels(records)
+    loads = {record.run_dir: load_of(record) for record in records}
+    return frame.assign(family=frame.model, model=frame.run_dir.map(models).fillna(frame.model),
+                        task_family=frame.task, task=frame.run_dir.map(tasks).fillna(frame.task),
+                        load=frame.run_dir.map(loads).astype(float))
 
 
 def run_fields(record: Record) -> dict:

@@ -534,9 +534,67 @@ def learning_rates(report: Report, part: Part) -> str:
                                                           "edge": "at the edge"})), "", seed_line])
 
 
-SECTIONS = [header, findings, window_section, accuracy_section, heldout_section, beyond_section, steps_section,
-            dynamics_section, capacity_section, live_section, attention_section, cost_section, runs_section,
-            settings_section]
+def load_lines(report: Report, figure_dir: str = "") -> tuple[list[str], dict]:
+    """The load axis (analysis/load_axis.py) as markdown lines and figures, for report.md and the results page:
+    the answer per model, items held per model and task, each load's window, what each load asks, the law
+    against state where several sizes were trained, and one heatmap per task."""
+    loads = report.loads
+    if loads.windows.empty:
+        return [], {}
+    from analysis.load_axis import answer, load_heatmap
+
+    cells = loads.windows
+    grid = cells.assign(cell=[r.window_text if r.verdict in ("measured", "at_least") else r.verdict.replace("_", "-")
+                              for r in cells.itertuples()], load=cells.load.astype(int))
+    by_load = grid.pivot_table(index=["task_family", "model"], columns="load", values="cell", aggfunc="first")
+    by_load.columns = [f"k = {k}" for k in by_load.columns]
+    lines = ["## The load a model must hold", "",
+             "Each model trained at several loads (items a sequence holds: recall's `instances`, assoc_recall's "
+             "`num_pairs`), everything else fixed. **Items held at D**: the largest load whose window still "
+             "reaches the longest distance D, bracketed by the next load up, decided below D "
+             "(analysis/load_axis.py); nothing is interpolated between loads.", "",
+             *[f"- {line}" for line in answer(loads)], "",
+             markdown_table(loads.held, {"task": "task", "model": "model", "text": "items held", "loads":
+                                         "every load"}), "",
+             "The window at each load (budget-bound and other verdicts where no window is claimed):", "",
+             markdown_table(by_load.reset_index().rename(columns={"task_family": "task"})), ""]
+    if len(loads.pending):
+        pending = loads.pending.assign(cell=loads.pending.pending.map("{:.1f}".format))
+        asks = pending.pivot_table(index=["task", "load"], columns="distance", values="cell", aggfunc="first")
+        asks.columns = [f"d = {d}" for d in asks.columns]
+        lines += ["What each load asks: the mean items pending at a query of each distance (stored before it, "
+                  "asked at or after it), from the task's own sampler with every dependency planted there:", "",
+                  markdown_table(asks.reset_index()), ""]
+    if len(loads.fits) and cells.groupby("family").model.nunique().max() > 1:
+        lines += ["Items held against state (numbers carried per step), per model family; budget-bound and "
+                  "undecided points are left out and named:", "",
+                  markdown_table(loads.fits, {"model": "model", "task": "task", "text": "law",
+                                              "left_out": "left out", "reason": "note"}), ""]
+    figures = {}
+    for task in sorted(loads.heatmap.task.unique()):
+        name = f"{figure_dir}load_{task}.png"
+        figures[name] = load_heatmap(loads.heatmap[loads.heatmap.task == task])
+        lines += [f"![{task}: accuracy over distance and load]({name})", ""]
+    return lines, figures
+
+
+def load_section(report: Report) -> Part:
+    part = Part()
+    lines, figures = load_lines(report)
+    if not lines:
+        return part.done("")
+    part.table(report.loads.held, "items_held")
+    part.table(report.loads.windows, "load_windows")
+    if len(report.loads.pending):
+        part.table(report.loads.pending, "pending_items")
+    for name, figure in figures.items():
+        part.figure(figure, name.removesuffix(".png"))
+    return part.done("\n".join(lines))
+
+
+SECTIONS = [header, findings, window_section, load_section, accuracy_section, heldout_section, beyond_section,
+            steps_section, dynamics_section, capacity_section, live_section, attention_section, cost_section,
+            runs_section, settings_section]
 
 
 # ---------------------------------------------------------------------------------------------- helpers

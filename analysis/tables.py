@@ -114,6 +114,14 @@ class Report:
                          "window_without": window_without, "changed": verdict_without != row.verdict})
         return pd.DataFrame(rows, columns=columns)
 
+    @cached_property
+    def loads(self):
+        """The load analysis (analysis.load_axis.load_tables) of every model trained at two or more loads."""
+        from analysis.load_axis import load_tables
+
+        return load_tables(self.windows, self.seed_windows, at_chosen_lr(self.results.runs, self.lr_choice),
+                           self.table)
+
     def swept_cells(self) -> set[tuple]:
         """(task, protocol, model, batch_size) of the cells whose lr was chosen among several."""
         counts = self.lr_choice.groupby(CELL).lr.nunique()

@@ -169,3 +169,63 @@ def test_a_task_without_a_load_is_refused():
         pending_by_distance(Copy(distances=8), [8])
     with pytest.raises(ValueError, match="weights need mixed=True"):
         pending_by_distance(Recall(distances=8), [8, 16], weights=[1, 1])
+
+
+# ---------------------------------------------------------------------------------------------- from records
+
+
+def write_load_sweep(directory) -> None:
+    """Recall at loads 1, 2, 4, 8 (vocabulary and length fixed), two seeds: attention reaches 32 at every load; a
+    GRU of 128 units reaches it at loads 1 and 2 and is measured below it at 4 and 8; one of 16 units reaches it
+    at load 1 only. Items held: ≥ 8, 2 and 1; with the state, 1 item at S = 16 and 2 at S = 128: α = 1/3."""
+    from synthetic_runs import RECALL, run, step, write
+
+    from harness.verdict import STABLE_RUNGS
+
+    windows = {"attention": {1: 32, 2: 32, 4: 32, 8: 32}, "gru": {1: 32, 2: 32, 4: 20, 8: 10},
+               "gru16": {1: 32, 2: 12, 4: 9, 8: 8}}
+    for name, by_load in windows.items():
+        model, size = ("gru", 16) if name == "gru16" else (name, 128)
+        for load, window in by_load.items():
+            for seed in (0, 1):
+                task = {"_target_": "tasks.recall.Recall", "instances": load, "vocab_instances": 8, "seq_len": 64}
+                rungs = [step(window, RECALL)] * (1 if window >= max(RECALL) else STABLE_RUNGS)
+                write(directory, run(model, "recall", seed, rungs, task_config=task,
+                                     model_config={"hidden_size": size}, state_size=size, params=100 * size))
+
+
+def test_a_report_reads_items_held_the_law_and_what_each_load_asks(tmp_path):
+    from analysis import load
+    from analysis.load_axis import answer
+    from analysis.tables import Report
+
+    write_load_sweep(tmp_path)
+    tables = Report(load(tmp_path), resamples=10).loads
+    held_by = tables.held.set_index("model").text.to_dict()
+    assert held_by == {"attention": "≥ 8 (every load reaches 32)", "gru hidden_size=128": "2 (4 decided below 32)",
+                       "gru hidden_size=16": "1 (2 decided below 32)"}
+    fit = tables.fits.set_index("model").loc["gru"]
+    assert fit.status == "fitted" and fit.alpha == pytest.approx(1 / 3) and fit.seeds_fitted == 2
+    pending = tables.pending.set_index(["load", "distance"]).pending
+    assert pending[(1, 8)] == pytest.approx(1.0) and pending[(8, 32)] > pending[(8, 8)] >= 1.0
+    assert set(tables.heatmap.model) == {"attention", "gru hidden_size=128", "gru hidden_size=16"}
+    lines = answer(tables)
+    assert lines[0].startswith("**attention** (12,800 parameters), out to distance 32: on recall it holds ≥ 8")
+    assert "on recall it holds 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
+
+
+def test_the_page_and_the_readme_block_state_the_answer(tmp_path):
+    from analysis import pages
+    from analysis.report import main
+
+    write_load_sweep(tmp_path / "load")
+    readme = tmp_path / "README.md"
+    start, end = pages.markers("load")
+    readme.write_text(f"# T\n{start}\nold\n{end}\n")
+    page = tmp_path / "docs" / "load.md"
+    assert main([str(tmp_path / "load"), "--markdown", str(page), "--readme", str(readme), "--block", "load"]) == 0
+    text = page.read_text()
+    assert "## The load a model must hold" in text and "| recall | gru hidden_size=128 | 2 (4 decided below 32) |" \
+        in text and (page.parent / "load" / "load_recall.png").exists()
+    block = readme.read_text()
+    assert "\nold\n" not in block and "- **gru** (12,800 parameters), out to distance 32: on recall it holds 2" in block

@@ -16,10 +16,10 @@ from harness.verdict import STABLE_RUNGS
 def test_tables_derive_their_columns_from_the_record_dataclasses(synthetic_sweep):
     results = analysis.load(synthetic_sweep)
     assert len(results.records) == 3 * 2 * (1 + 3) and not results.unreadable and not results.live_dirs
-    assert list(results.table.columns) == RUN_FIELDS + DISTANCE_FIELDS + ["family"]
+    assert list(results.table.columns) == RUN_FIELDS + DISTANCE_FIELDS + ["family", "task_family", "load"]
     assert set(RUN_FIELDS) <= set(results.runs.columns) and "fine_distances" in results.runs.columns
     assert set(HISTORY_FIELDS) <= set(results.history.columns)
-    assert list(results.rungs.columns) == RUNG_COLUMNS + ["family"]
+    assert list(results.rungs.columns) == RUNG_COLUMNS + ["family", "task_family", "load"]
     recall = results.table[(results.table.task == "recall") & (results.table.model == "gru") &
                            (results.table.seed == 0)]
     assert list(recall.distance) == RECALL and list(recall[recall.heldout].distance) == [11, 23]
@@ -128,3 +128,16 @@ def test_runs_still_training_are_read_from_their_metrics_file(tmp_path):
     assert set(live.run) == {"attention_nback_live"} and live.step.max() == 100
     assert sorted(live[live.quantity == "validation accuracy"].series) == ["d=4", "d=8"]
     assert list(live[live.quantity == "loss"].value) == [2.0, 1.5]
+
+
+def test_loads_of_one_task_are_never_pooled_and_each_row_carries_its_load(tmp_path):
+    """A load sweep runs one conf/task at several loads: each goes by its name and the setting that differs, and
+    its load is read from the key the task's class names (recall's instances); the distances are no setting."""
+    for load in (1, 4):
+        write(tmp_path, run("gru", "recall", 0, [step(15, RECALL)], task_config={
+            "_target_": "tasks.recall.Recall", "instances": load, "vocab_instances": 4, "seq_len": 40}))
+    write(tmp_path, run("gru", "flipflop", 0, [step(15, RECALL)], task_config={"_target_": "tasks.flipflop.FlipFlop"}))
+    runs = analysis.load(tmp_path).runs.set_index("task")
+    assert sorted(runs.index) == ["flipflop", "recall instances=1", "recall instances=4"]
+    assert runs.loc["recall instances=4", "load"] == 4 and runs.loc["recall instances=4", "task_family"] == "recall"
+    assert runs.loc["flipflop", "load"] != runs.loc["flipflop", "load"]  # NaN: flip-flop names no load

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import pytest
 from support import compose_config, run_script
@@ -82,9 +81,9 @@ def test_every_bad_input_is_refused_clearly_and_early(tmp_path):
     problems = []
     for (overrides, names, allowed), outcome in zip(BAD_INPUTS, outcomes):
         last_line = outcome["last_line"]
-        if outcome["code"] == 0 or names not in last_line or allowed not in last_line or outcome["seconds"] > 5:
-            problems.append(f"{overrides}: exit {outcome['code']} in {outcome['seconds']:.1f} s, "
-                            f"last line {last_line!r}")
+        if outcome["code"] == 0 or names not in last_line or allowed not in last_line or outcome["trained"]:
+            problems.append(f"{overrides}: exit {outcome['code']}, {'after' if outcome['trained'] else 'before'} "
+                            f"training began, last line {last_line!r}")
     assert not problems, "\n".join(problems)
     assert not list(out_root.rglob("result.json")), "a refused config must not write result.json"
     assert not [p for p in out_root.rglob("*") if p.is_dir() and p.name.startswith(("attention_", "gru_", "lstm_"))], \
@@ -92,11 +91,10 @@ def test_every_bad_input_is_refused_clearly_and_early(tmp_path):
 
 
 @pytest.mark.parametrize("overrides", [["model=transformerxl"], ["model.n_heads=3"]])
-def test_a_fresh_interpreter_refuses_within_five_seconds(tmp_path, overrides):
-    started = time.perf_counter()
+def test_a_fresh_interpreter_refuses_with_one_last_line_and_leaves_nothing(tmp_path, overrides):
     result = run_script(["run.py", f"out_root={tmp_path}", *overrides])
-    assert result.returncode == 2 and time.perf_counter() - started < 5.0
-    assert result.stderr.strip().splitlines()[-1].startswith("config error: ")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("config error: ")
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "a refused config leaves no file behind"
 
 
 def test_the_driver_lets_a_good_config_through(tmp_path):
@@ -105,7 +103,7 @@ def test_the_driver_lets_a_good_config_through(tmp_path):
                        "task.seq_len=8", "task.distances=2"])
     driver = run_script(["tests/helpers/cli_cases.py", str(tmp_path), good])
     [outcome] = [json.loads(line) for line in driver.stdout.splitlines() if line.startswith("{")]
-    assert outcome["code"] == 0
+    assert outcome["code"] == 0 and outcome["trained"], "the driver sees training begin when it does"
     [record] = [json.loads(p.read_text()) for p in tmp_path.rglob("result.json")]
     assert record["status"] == "finished"
 

@@ -20,7 +20,7 @@ def test_multirun_then_report(outputs, script, tiny_train):
     assert report.returncode == 0, report.stderr
     assert f"figure: {directory / 'accuracy_vs_distance.png'}" in report.stdout
     table = pd.read_csv(directory / "results.csv")
-    assert list(table.columns) == [*TABLE_COLUMNS, "family"]  # family: the conf/model name behind a sized label
+    assert list(table.columns) == [*TABLE_COLUMNS, "family", "task_family", "load"]  # the conf names behind labels
     assert set(table.model) == {"attention", "gru"} and sorted(table.distance.unique()) == [2, 5]
     assert len(table) == 4 and table.accuracy.between(0, 1).all() and (table.params > 0).all()
     assert table.val_accuracy.between(0, 1).all()  # the validation stream travels with every row

@@ -162,6 +162,23 @@ def test_a_load_sweep_at_fixed_settings_runs(outputs):
     assert len(list(outputs.rglob("result.json"))) == 2
 
 
+def test_a_rate_chosen_at_the_largest_load_is_held_across_loads(outputs):
+    """hydra.sweeper.rate_chosen_at: the rate is chosen on seed 0 at instances=2 only; instances=1 trains at the
+    chosen rate alone, so that only the load changes along the axis."""
+    args = sweep_args(outputs, "shared", "model=gru", "task=recall", "task.distances=2", "task.seq_len=16",
+                      "task.instances=1,2", "task.vocab_instances=2", "train.lr=1e-9,0.01", "train.rungs=[10,20]",
+                      "train.eval_every=10", "hydra.sweeper.rate_chosen_at=['task.instances=2']")
+    result = run_script(args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stored = {(r["config"]["task"]["instances"], r["lr"]) for r in results(outputs / "shared").values()}
+    chosen = {lr for load, lr in stored if load == 1}
+    assert len(chosen) == 1 and (1, 1e-9) not in stored, stored
+    assert {lr for load, lr in stored if load == 2} >= {1e-9, 0.01}, "the candidates train at the largest load"
+    manifest = json.loads((outputs / "shared" / "sweep.json").read_text())
+    reasons = {job["reason"] for job in manifest["jobs"] if job["outcome"] == "not_chosen"}
+    assert reasons and all("chosen on seed 0 at task.instances=2" in reason for reason in reasons), reasons
+
+
 def test_a_learning_rate_grid_climbs_by_successive_halving(outputs):
     """Two rates on seed 0 climb rung by rung; the one far behind (1e-9 learns nothing) stops at the first rung
     where it is cut (never the first), the edge that wins extends the grid by one rate judged at the same rungs,

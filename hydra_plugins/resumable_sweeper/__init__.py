@@ -46,6 +46,9 @@ class ResumableSweeperConf:
     _target_: str = "hydra_plugins.resumable_sweeper.ResumableSweeper"
     max_batch_size: int | None = None  # jobs per launch; null = per launcher (default_batch_size)
     params: dict[str, str] | None = None  # sweep axes, as in Hydra's basic sweeper
+    # key=value settings whose key shares one learning-rate choice over its values, made at that value
+    # ([task.instances=32]: chosen at the largest load and held across loads); empty: each setting chooses its own
+    rate_chosen_at: list[str] = dataclasses.field(default_factory=list)
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="resumable", node=ResumableSweeperConf,
@@ -69,6 +72,7 @@ class Job:
     extension: bool = False  # a rate added past the edge of its cell's grid
     trained: int = 0  # steps its stored evidence reaches (where it continues from)
     load: tuple | None = None  # (load key, its value, the config hash without it, what it must hold fixed)
+    chooser: bool = True  # among the runs the cell's rate is chosen on (hydra.sweeper.rate_chosen_at)
     outcome: str | None = None  # skipped | elsewhere | finished | failed | not_chosen
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
@@ -104,6 +108,15 @@ def default_batch_size(launcher, jobs: int) -> int:
 
 
 class ResumableSweeper(BasicSweeper):
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None,
+                 rate_chosen_at: list | None = None):
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self.rate_chosen_at = dict(setting.split("=", 1) for setting in rate_chosen_at or [] if "=" in setting)
+        malformed = [setting for setting in rate_chosen_at or [] if "=" not in setting]
+        if malformed:
+            raise SystemExit(report_bad_job([], f"hydra.sweeper.rate_chosen_at={malformed[0]!r}: give key=value, "
+                                                "e.g. task.instances=32"))
+
     def sweep(self, arguments: list[str]) -> Any:
         from harness import record
 
@@ -193,9 +206,9 @@ class ResumableSweeper(BasicSweeper):
             if len({job.lr for job in members}) <= 1:
                 wanted += [(job, None) for job in members]
                 continue
-            first_seed = min(job.seed for job in members)
+            first_seed = min(job.seed for job in members if job.chooser)
             while True:
-                candidates = {job.lr: job for job in members if job.seed == first_seed}
+                candidates = {job.lr: job for job in members if job.seed == first_seed and job.chooser}
                 runs = {lr: stored(job) for lr, job in candidates.items()}
                 curves = {lr: [[Point(*p) for p in rung.curve] for rung in run.read_rungs()] if run else []
                           for lr, run in runs.items()}
@@ -216,7 +229,8 @@ class ResumableSweeper(BasicSweeper):
             for job in members:
                 if job.lr != chosen:
                     job.outcome = "not_chosen"
-                    job.reason = f"lr {chosen:g} was chosen on seed {first_seed} (harness.verdict, clause 6)"
+                    job.reason = (f"lr {chosen:g} was chosen on seed {first_seed}{self.chosen_where()} "
+                                  "(harness.verdict, clause 6)")
             wanted += [(job, None) for job in members if job.lr == chosen]
         todo = []
         for job, climb_to in wanted:
@@ -234,6 +248,9 @@ class ResumableSweeper(BasicSweeper):
                 job.trained = found.trained_steps if found is not None else 0
                 todo.append(job)
         return todo
+
+    def chosen_where(self) -> str:
+        return "".join(f" at {key}={value}" for key, value in self.rate_chosen_at.items())
 
     def extend(self, like: list[Job], lr: float) -> list[Job]:
         """A new rate candidate for every seed of a cell: the overrides of ``like`` (the cell's jobs at one rate)
@@ -281,12 +298,19 @@ class ResumableSweeper(BasicSweeper):
                     continue
                 files = record.source_files(type(built.task), get_class(cfg.model._target_))
                 choices = cfg.hydra.runtime.choices
+                shared = self.rate_chosen_at
+                for key in shared:
+                    if OmegaConf.select(cfg, key, default=None) is None:
+                        raise SystemExit(report_bad_job(job_overrides, f"hydra.sweeper.rate_chosen_at: {key} is not "
+                                                                       "a key of this config"))
                 by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files),
-                                      cell_hash(cfg), cfg.seed, built.train.lr, tuple(built.train.rungs),
+                                      cell_hash(cfg, list(shared)), cfg.seed, built.train.lr, tuple(built.train.rungs),
                                       built.task.chance_accuracy, force=bool(OmegaConf.select(cfg, "force",
                                                                                                 default=False)),
                                       label=f"{choices.get('model')} {choices.get('task')}",
-                                      load=load_of(cfg, built.task))
+                                      load=load_of(cfg, built.task),
+                                      chooser=all(str(OmegaConf.select(cfg, key)) == value
+                                                  for key, value in shared.items()))
                 jobs.append(by_dir[run_dir])
         finally:
             HydraConfig.instance().cfg = parent_config  # restore the sweep's own config
@@ -330,13 +354,16 @@ def load_axis_problem(jobs: list[Job]) -> str | None:
     return None
 
 
-def cell_hash(cfg) -> str:
-    """The config hash with the seed and the learning rate taken out: the runs that share one rate choice."""
+def cell_hash(cfg, shared: list[str] = ()) -> str:
+    """The config hash with the seed, the learning rate and the ``shared`` keys taken out: the runs that share one
+    rate choice."""
     from harness.config import config_hash
 
     neutral = cfg.copy()
     with open_dict(neutral):
         neutral.seed, neutral.train.lr = 0, 0.0
+        for key in shared:
+            OmegaConf.update(neutral, key, 0, merge=False)
     return config_hash(neutral)
 
 
