@@ -23,9 +23,9 @@ demo: $(STAMP)
 	$(PY) run.py -m experiment=quick hydra/launcher=joblib
 	$(PY) -m analysis.report outputs/quick
 
-# Two workers, one per core of the machines CI and development run on; tests of one file share a worker.
+# Two workers, one per core of the machines CI and development run on.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -76,6 +76,12 @@ def header(report: Report) -> Part:
     if found.unreadable:
         lines.append(f"\n{len(found.unreadable)} result file{'s' * (len(found.unreadable) > 1)} could not be read and "
                      f"{'were' if len(found.unreadable) > 1 else 'was'} skipped; see [Runs](#runs).")
+        stale = [why for _, why in found.unreadable if "lacks what the rule needs" in why]
+        if stale:
+            cells = sorted({why.split(", seed")[0] for why in stale})
+            lines.append(f"\n**Not judged:** {len(stale)} record{'s' * (len(stale) > 1)} made before the evidence "
+                         f"the rule reads was stored ({'; '.join(cells[:12])}{' ...' if len(cells) > 12 else ''}). "
+                         f"{stale[0].split('; ', 1)[1].capitalize()}.")
     if found.live_dirs:
         lines.append(f"\n{len(found.live_dirs)} run(s) are in progress (a metrics.jsonl and no result.json yet); "
                      "their curves so far are under [Live](#live).")

@@ -243,9 +243,12 @@ def read(path: Path, fraction: float = verdict.FRACTION, ladder: list[int] | Non
     if not isinstance(content, dict) or "schema_version" not in content:
         return None, "not a result record of this harness (no schema_version)"
     if content["schema_version"] != SCHEMA_VERSION:
-        return None, (f"schema_version {content['schema_version']}: written by another version of this harness "
-                      f"(this one reads {SCHEMA_VERSION}), whose evidence lacks what the rule needs (the test curve "
-                      "at every rung); rerun its sweep's command to make it")
+        name = (content.get("config") or {}).get("name", "NAME")
+        return None, (f"{content.get('model')} on {content.get('task')}, seed {content.get('seed')}: schema_version "
+                      f"{content['schema_version']}, written by another version of this harness (this one reads "
+                      f"{SCHEMA_VERSION}), whose evidence lacks what the rule needs (both curves at every rung); "
+                      f"rerun the sweep that made it to make it (`python run.py -m experiment={name}` for a stored "
+                      f"experiment; its exact command is in {Path(path).parent.parent / 'multirun.yaml'})")
     try:
         record = Record(**content)
         record.accuracy_by_distance = [DistanceScore(**row) for row in record.accuracy_by_distance]

@@ -232,3 +232,20 @@ def test_a_new_section_is_one_function_and_one_list_entry(tmp_path, capsys, monk
                                              lambda r: sections.Part(f"## Extra\n\n{len(r.windows)} windows")])
     build(tmp_path, capsys)
     assert (tmp_path / "report.md").read_text().endswith("## Extra\n\n1 windows\n")
+
+
+def test_records_made_before_the_evidence_was_stored_are_named_with_the_command_that_makes_it(tmp_path, capsys):
+    """Judges what it can, names the cells it cannot and says how to make their evidence; exits non-zero only
+    when it can judge nothing."""
+    old = tmp_path / "mixed" / "gru_recall_0123"
+    old.mkdir(parents=True)
+    (old / "result.json").write_text(json.dumps({"schema_version": 3, "status": "finished", "model": "gru",
+                                                 "task": "recall", "seed": 2, "config": {"name": "headline"}}))
+    write(tmp_path / "mixed", run("lstm", "recall", 0, [step(15, RECALL)] * STABLE_RUNGS))
+    assert report.main([str(tmp_path / "mixed")]) == 0
+    text = (tmp_path / "mixed" / "report.md").read_text()
+    assert "**Not judged:** 1 record made before the evidence the rule reads was stored (gru on recall)" in text
+    assert "python run.py -m experiment=headline" in text and "lstm" in text
+    only_old = tmp_path / "old"
+    old.rename(only_old)
+    assert report.main([str(tmp_path / "old")]) == 1
