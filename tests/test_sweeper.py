@@ -179,6 +179,14 @@ def test_a_rate_chosen_at_the_largest_load_is_held_across_loads(outputs):
     assert reasons and all("chosen on seed 0 at task.instances=2" in reason for reason in reasons), reasons
 
 
+def test_a_rate_chosen_at_a_setting_the_sweep_never_runs_is_refused(outputs):
+    result = run_script(sweep_args(outputs, "nowhere", "model=gru", "task=recall", "task.distances=2",
+                                   "task.seq_len=16", "task.instances=1,2", "task.vocab_instances=2",
+                                   "train.lr=1e-3,1e-2", "hydra.sweeper.rate_chosen_at=['task.instances=4']"))
+    assert result.returncode == 2 and not list(outputs.rglob("result.json"))
+    assert "rate_chosen_at=[task.instances=4]: no job of gru recall has that setting" in result.stderr
+
+
 def test_a_learning_rate_grid_climbs_by_successive_halving(outputs):
     """Two rates on seed 0 climb rung by rung; the one far behind (1e-9 learns nothing) stops at the first rung
     where it is cut (never the first), the edge that wins extends the grid by one rate judged at the same rungs,

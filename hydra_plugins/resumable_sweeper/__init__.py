@@ -270,6 +270,12 @@ class ResumableSweeper(BasicSweeper):
         [all_jobs] = self.split_arguments(overrides, None)
         jobs = self.compose([list(o) for o in all_jobs])
         problem = load_axis_problem(jobs)
+        for cell in dict.fromkeys(job.cell for job in jobs):
+            members = [job for job in jobs if job.cell == cell]
+            if len({job.lr for job in members}) > 1 and not any(job.chooser for job in members):
+                setting = ", ".join(f"{key}={value}" for key, value in self.rate_chosen_at.items())
+                problem = problem or (f"hydra.sweeper.rate_chosen_at=[{setting}]: no job of {members[0].label} has "
+                                      "that setting, so no rate could be chosen; name a value the sweep runs")
         if problem:
             raise SystemExit(report_bad_job([], problem))
         force = any(job.force for job in jobs)
