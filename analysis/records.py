@@ -120,40 +120,33 @@ def load_records(directory: Path) -> list[Record]:
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def model_labels(records: list[Record]) -> dict[str, str]:
-    """run_dir -> the name its model goes by in tables and figures: the conf/model name, or, where one directory
-    holds that model with several settings (a capacity sweep), the name with the settings that differ
-    (``gru hidden_size=256``). Sizes are never pooled; the task's vocabulary, which changes the parameter count
-    from task to task, does not make a new model."""
+def labels(records: list[Record], group: str, axes: tuple[str, ...] = ()) -> dict[str, str]:
+    """run_dir -> the name a run's model (``group="model"``) or task (``"task"``) goes by in tables and figures: its
+    conf name, or, where one directory holds it with several settings, the name with the settings that differ
+    (``gru hidden_size=256``, ``recall instances=8``). Sizes and loads are never pooled. ``axes``: keys that are
+    a curve's axis, never a setting (a task's distances)."""
     settings: dict[str, dict[str, dict]] = {}
     for record in records:
-        config = {k: v for k, v in (record.config.get("model") or {}).items() if k != "_target_"}
-        settings.setdefault(record.model, {})[record.run_dir] = config
-    labels = {}
-    for model, by_run in settings.items():
+        config = {k: v for k, v in (record.config.get(group) or {}).items() if k not in ("_target_", *axes)}
+        settings.setdefault(getattr(record, group), {})[record.run_dir] = config
+    named = {}
+    for name, by_run in settings.items():
         keys = sorted({k for config in by_run.values() for k in config})
         differing = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in by_run.values()}) > 1]
         for run_dir, config in by_run.items():
-            labels[run_dir] = " ".join([model] + [f"{k}={config.get(k)}" for k in differing])
-    return labels
+            named[run_dir] = " ".join([name] + [f"{k}={config.get(k)}" for k in differing])
+    return named
+
+
+def model_labels(records: list[Record]) -> dict[str, str]:
+    """Each run's model name (``labels``); the task's vocabulary, which changes the parameter count from task to
+    task, does not make a new model."""
+    return labels(records, "model")
 
 
 def task_labels(records: list[Record]) -> dict[str, str]:
-    """run_dir -> the name its task goes by: the conf/task name, or, where one directory holds that task with several
-    settings (a load sweep's recall at instances=1..32), the name with the settings that differ
-    (``recall instances=8``). The distances are the curve's axis, never a setting."""
-    settings: dict[str, dict[str, dict]] = {}
-    for record in records:
-        config = {k: v for k, v in (record.config.get("task") or {}).items()
-                  if k not in ("_target_", "distances", "eval_distances")}
-        settings.setdefault(record.task, {})[record.run_dir] = config
-    labels = {}
-    for task, by_run in settings.items():
-        keys = sorted({k for config in by_run.values() for k in config})
-        differing = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in by_run.values()}) > 1]
-        for run_dir, config in by_run.items():
-            labels[run_dir] = " ".join([task] + [f"{k}={config.get(k)}" for k in differing])
-    return labels
+    """Each run's task name (``labels``): a load sweep's recall at instances=1..32 is six tasks."""
+    return labels(records, "task", ("distances", "eval_distances"))
 
 
 def load_of(record: Record) -> float:
