@@ -215,8 +215,9 @@ def effective_window_plot(windows: pd.DataFrame):
                     "cross: offset shortcut": Line2D([], [], linestyle="", marker="X", color="grey")})
     grid.add_legend(legend_data=entries, label_order=list(entries), fontsize=7)
     seeds = ", ".join(map(str, sorted(frame.n_seeds.unique())))
-    grid.figure.suptitle(f"Effective context window: median over seeds of the largest measured distance with accuracy "
-                         f"≥ chance + {frame.threshold_fraction.iloc[0]:g} x (1 - chance)\nbars: range over seeds "
+    grid.figure.suptitle(f"Effective context window: median over seeds of the largest measured distance whose fitted "
+                         f"decreasing accuracy ≥ chance + {frame.threshold_fraction.iloc[0]:g} x (1 - chance)\nbars: "
+                         "range over seeds "
                          f"(seeds per point: {seeds}); grey: distances measured\nbudget: {budget_text(frame)}",
                          fontsize=8, y=1.08)
     return grid

@@ -163,16 +163,19 @@ def cost_findings(directory: Path) -> list[str]:
 
 
 WINDOW_DEFINITION = (
-    "Each seed's window is located on its test curve: the largest measured distance at or above chance + {f:g} x "
-    "(1 − chance) whose next measured distance is below it, to the resolution of the curve (1 step where the task "
-    "can place a dependency at every distance). Nothing between measured distances is interpolated. The table gives "
-    "the median over seeds and the range; an interval only with 5 or more seeds. Verdicts come from the "
+    "Each seed's window is located on its test curve: the curve is fitted by the closest decreasing step function "
+    "(isotonic regression, each distance weighed by its positions), and the window is the largest measured distance "
+    "whose fitted accuracy reaches chance + {f:g} x (1 − chance), to the resolution of the curve (1 step where the "
+    "task can place a dependency at every distance). Nothing between measured distances is interpolated. The table "
+    "gives the median over seeds and the range; an interval only with 5 or more seeds. Verdicts come from the "
     "validation curves at the rungs of the budget ladder, by the rule stated once in `harness/verdict.py` "
-    "(clauses 4 and 5): **measured** when more training did not move the "
-    "window, **at least** when the longest distance is still reached, **budget-bound** when it still moved at the "
-    "top rung, **not learned** when at chance at the last two rungs, **offset shortcut** when a held-out distance "
-    "fails against its trained neighbours. Full tables: [effective_window.csv](effective_window.csv), "
-    "[seed_windows.csv](seed_windows.csv), [run_verdicts.csv](run_verdicts.csv), [rungs.csv](rungs.csv).")
+    "(clauses 4 and 5): **measured** when more training did not move the window, **at least** when the longest "
+    "distance is still reached, **budget-bound** when it still moved at the top rung, **not learned** when at "
+    "chance at the last two rungs or held still below the threshold at every distance, **offset shortcut** when a "
+    "held-out distance fails against its trained neighbours on most seeds. Where the test and validation curves "
+    "disagree on whether the window reaches the longest distance, the verdict column says so. Full tables: "
+    "[effective_window.csv](effective_window.csv), [seed_windows.csv](seed_windows.csv), "
+    "[run_verdicts.csv](run_verdicts.csv), [rungs.csv](rungs.csv).")
 
 
 def window_section(report: Report) -> Part:

@@ -93,17 +93,19 @@ def comparable(directory: Path) -> dict:
             for name, record in results(directory).items()}
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "local_submitit"])
-def test_parallel_launchers_match_the_sequential_sweep(outputs, launcher):
-    """Same config hashes, same run directories, and bit-identical accuracies (one thread everywhere)."""
+def test_parallel_launchers_match_the_sequential_sweep(outputs):
+    """Same config hashes, same run directories, and bit-identical accuracies (one thread everywhere), under
+    joblib and under submitit's local executor (the SLURM path, pickles included)."""
     four = ["model=attention,gru", "task.distances=2,3", "task.seq_len=12"]
     sequential = run_script(sweep_args(outputs, "seq", *four))
-    parallel = run_script(sweep_args(outputs, "par", *four, f"hydra/launcher={launcher}"))
-    assert sequential.returncode == 0 and parallel.returncode == 0, parallel.stderr
-    assert comparable(outputs / "seq") == comparable(outputs / "par")
-    assert len(comparable(outputs / "par")) == 4
-    report = run_script(["-m", "analysis.report", str(outputs / "par")])
-    assert report.returncode == 0 and (outputs / "par" / "results.csv").exists()
+    assert sequential.returncode == 0, sequential.stderr
+    for launcher in ("joblib", "local_submitit"):
+        parallel = run_script(sweep_args(outputs, launcher, *four, f"hydra/launcher={launcher}"))
+        assert parallel.returncode == 0, parallel.stderr
+        assert comparable(outputs / "seq") == comparable(outputs / launcher)
+        assert len(comparable(outputs / launcher)) == 4
+    report = run_script(["-m", "analysis.report", str(outputs / "joblib")])
+    assert report.returncode == 0 and (outputs / "joblib" / "results.csv").exists()
 
 
 @pytest.mark.slow
