@@ -26,6 +26,7 @@ def test_every_record_says_which_code_produced_it(outputs):
     assert len(record.git_commit) == 40 and isinstance(record.git_dirty, bool)
     assert {"tasks/nback.py", "tasks/base.py", "models/attention.py", "harness/train.py"} <= set(record.source_files)
     assert not any(".venv" in name or "site-packages" in name for name in record.source_files)
+    assert "harness/verdict.py" not in record.source_files, "the rule judges evidence; it is no part of identity"
     assert record.source_hash == records.combined_hash(record.source_files)
 
 
@@ -63,6 +64,27 @@ def test_editing_a_task_reruns_a_finished_run_and_says_why(copy_of_the_repositor
     assert "code changed since this result: tasks/nback.py" in third.stdout + third.stderr
     [result] = outputs.rglob("result.json")
     assert json.loads(result.read_text())["chance_accuracy"] == 0.0625
+
+
+def test_editing_the_rule_retrains_nothing_and_re_judges_the_stored_run(copy_of_the_repository, outputs):
+    """A stricter rule (a window must hold over three steps up instead of two): the stored run is not retrained
+    and not reset; it is continued from its checkpoint, to the rung the new rule asks for."""
+    args = ["run.py", *TINY_TRAIN, f"out_root={outputs}", "task=recall", "task.instances=2", "task.seq_len=12",
+            "task.distances=[1,4]", "train.protocol=dense", "train.heldout=none", "model=sliding_window",
+            "model.window=2", "model.n_layers=1", "model.d_model=16", "train.rungs=[25,50,100,200]",
+            "train.eval_every=25", "train.val_sequences=64", "train.lr=0.01"]
+    assert run_script(args, cwd=copy_of_the_repository).returncode == 0
+    [result] = outputs.rglob("result.json")
+    before = json.loads(result.read_text())
+    rule = copy_of_the_repository / "harness" / "verdict.py"
+    rule.write_text(rule.read_text().replace("STABLE_RUNGS = 3", "STABLE_RUNGS = 4"))
+    again = run_script(args, cwd=copy_of_the_repository)
+    assert again.returncode == 0 and "code changed" not in again.stdout + again.stderr
+    after = json.loads(result.read_text())
+    assert after["source_hash"] == before["source_hash"] and after["config_hash"] == before["config_hash"]
+    assert (before["verdict"], before["trained_steps"], after["verdict"]) == ("measured", 100, "measured")
+    assert after["resumed_from"] == [100] and after["trained_steps"] == 200  # one rung higher, from where it stopped
+    assert after["rung_results"][:len(before["rung_results"])] == before["rung_results"]
 
 
 def test_the_reader_names_what_is_wrong(tmp_path):
