@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 # Two workers, one per core of the machines CI and development run on.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --durations=15
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
