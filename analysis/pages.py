@@ -226,6 +226,7 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
                                      "verdict": "verdict", "window_text": "window", "range_text": "seeds' range",
                                      "resolution": "resolution", "n_seeds": "seeds",
                                      "budget_text": "trained (to the deciding rung)", "why": "why"}), ""]
+    lines += budget_bound_lines(report)
     load_lines, load_figures = sections.load_lines(report, f"{name}/")
     lines += load_lines
     figures.update(load_figures)
@@ -240,6 +241,23 @@ def results_page(report: Report, page: Path) -> tuple[str, dict]:
         lines += [f"![Past the trained length]({name}/extrapolation.png)", ""]
         lines += cost_lines(report.directory)
     return "\n".join(lines), figures
+
+
+def budget_bound_lines(report: Report) -> list[str]:
+    """Every budget-bound cell's window at each rung it reached (test curves, median over seeds): a cell the
+    ladder has not decided still shows how it moved."""
+    from analysis.window import windows_by_rung
+
+    found = windows_by_rung(report.rungs, report.windows[~choosing(report.windows)], report.fraction)
+    if found.empty:
+        return []
+    found = found.assign(cell=[f"{t} ({s})" for t, s in zip(found.window_text, found.seeds)])
+    table = found.pivot_table(index=["task", "model"], columns="rung", values="cell", aggfunc="first")
+    table.columns = [f"{c} steps" for c in table.columns]
+    return ["## Budget-bound cells, rung by rung", "",
+            "Not claimed: each cell's window on the test curves at every rung it reached (median over the seeds "
+            "there, their count in brackets), to show how it was still moving.", "",
+            markdown_table(table.reset_index().fillna("")), ""]
 
 
 def with_verdict(text, decided: str, shown: str | None = None) -> str:

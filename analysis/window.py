@@ -103,6 +103,26 @@ def heldout_gaps(rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
 
+def windows_by_rung(rungs: pd.DataFrame, windows: pd.DataFrame, fraction: float = DEFAULT_FRACTION) -> pd.DataFrame:
+    """Per cell not yet decided (budget-bound), its window at every rung it reached: the median over seeds of the
+    window located on each seed's test curve there. What a sweep that ran out of time can still show."""
+    open_cells = windows[windows.verdict == "budget_bound"]
+    rows = []
+    for cell in open_cells.itertuples(index=False):
+        key = tuple(getattr(cell, k) for k in KEYS)
+        points = rungs[of_cell(rungs, key) & rungs.test_accuracy.notna()]
+        if points.empty:
+            continue
+        at = verdict.threshold(float(points.chance_accuracy.max()), fraction)
+        for step, at_rung in points.groupby("rung", sort=True):
+            found = [verdict.locate(curve_of(run.assign(accuracy=run.test_accuracy, n=run.test_n)), at)
+                     for _, run in at_rung.groupby("run_dir")]
+            middle, low, high = verdict.median_window(found)
+            rows.append({**dict(zip(KEYS, key)), "rung": int(step), "seeds": len(found), "window_text": middle.text,
+                         "range_text": middle.text if low == high else f"{low.text}–{high.text}"})
+    return pd.DataFrame(rows, columns=KEYS + ["rung", "seeds", "window_text", "range_text"])
+
+
 def as_window(row, stream: str = "") -> verdict.Window:
     """A seed's window from its row: the test curve's, or with stream="val_" the validation curve's."""
     return verdict.Window(int(getattr(row, f"{stream}window")), getattr(row, f"{stream}censored"), None, None, 0)

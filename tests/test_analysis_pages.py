@@ -193,3 +193,13 @@ def write_one(directory, record):
     """One record in a directory of its own; returns that directory."""
     run_dir = write(directory / record.config_hash, record)
     return run_dir.parent
+
+
+def test_a_budget_bound_cell_shows_its_window_at_every_rung(tmp_path):
+    """The small sweep's LSTM on recall moved 8, 10, 13, 16, 19 over its five rungs: not claimed, but shown."""
+    write_small_sweep(tmp_path / "sweep")
+    lines = pages.budget_bound_lines(Report(load(tmp_path / "sweep"), resamples=10))
+    text = "\n".join(lines)
+    assert "## Budget-bound cells, rung by rung" in text
+    assert "| recall | lstm | 8 (2) | 10 (2) | 13 (2) | 16 (2) | 19 (2) |" in text
+    assert "| recall | gru |" not in text  # measured: no row
