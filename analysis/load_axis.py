@@ -234,11 +234,15 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
     held_by_seed = items_held(seed_cells[[*WINDOW_INPUT, "seed"]], longest)
     points = held_by_seed.merge(info.drop_duplicates("model").set_index("model")[["family", "state_size"]],
                                 left_on="model", right_index=True)
-    rates = per_seed.groupby(["model", "task_family"]).lr.agg(lambda lr: " ".join(f"{r:g}" for r in sorted(set(lr))))
+    by_cell = per_seed.groupby(["model", "task_family"])
+    rates = by_cell.lr.agg(lambda lr: " ".join(f"{r:g}" for r in sorted(set(lr))))
+    ladders = by_cell.rungs.agg(lambda rungs: " | ".join(sorted(set(map(str, rungs)))))
     points = points.assign(variant=points.model, model=points.family, items_held=points.held,
                            decided=points.verdict == "decided",
-                           lr=[rates.get((v, t), "") for v, t in zip(points.model, points.task)])
-    fits = fit_items_held(points[["model", "task", "state_size", "seed", "items_held", "decided", "verdict", "lr"]])
+                           lr=[rates.get((v, t), "") for v, t in zip(points.model, points.task)],
+                           rungs=[ladders.get((v, t), "") for v, t in zip(points.model, points.task)])
+    fits = fit_items_held(points[["model", "task", "state_size", "seed", "items_held", "decided", "verdict", "lr",
+                                  "rungs"]])
     measured = table[table.accuracy.notna() & table.model.isin(by_load.model) & table.task.isin(by_load.task)]
     heat = measured.groupby(keys + ["distance"], as_index=False).accuracy.mean().merge(
         by_load[keys + ["task_family", "load", "verdict"]], on=keys)

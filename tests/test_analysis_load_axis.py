@@ -174,7 +174,7 @@ def test_a_task_without_a_load_is_refused():
 # ---------------------------------------------------------------------------------------------- from records
 
 
-def write_load_sweep(directory) -> None:
+def write_load_sweep(directory, small_ladder=None) -> None:
     """Recall at loads 1, 2, 4, 8 (vocabulary and length fixed), two seeds: attention reaches 32 at every load; a
     GRU of 128 units reaches it at loads 1 and 2 and is measured below it at 4 and 8; one of 16 units reaches it
     at load 1 only. Items held: ≥ 8, 2 and 1; with the state, 1 item at S = 16 and 2 at S = 128: α = 1/3."""
@@ -190,7 +190,8 @@ def write_load_sweep(directory) -> None:
             for seed in (0, 1):
                 task = {"_target_": "tasks.recall.Recall", "instances": load, "vocab_instances": 8, "seq_len": 64}
                 rungs = [step(window, RECALL)] * (1 if window >= max(RECALL) else STABLE_RUNGS)
-                write(directory, run(model, "recall", seed, rungs, task_config=task,
+                ladder = {"ladder": small_ladder} if small_ladder and size == 16 else {}
+                write(directory, run(model, "recall", seed, rungs, task_config=task, **ladder,
                                      model_config={"hidden_size": size}, state_size=size, params=100 * size))
 
 
@@ -212,6 +213,20 @@ def test_a_report_reads_items_held_the_law_and_what_each_load_asks(tmp_path):
     lines = answer(tables)
     assert lines[0].startswith("**attention** (12,800 parameters), out to distance 32: on recall it holds ≥ 8")
     assert "on recall it holds 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
+
+
+def test_a_law_across_sizes_trained_on_different_ladders_says_so(tmp_path):
+    from synthetic_runs import LADDER
+
+    from analysis import load
+    from analysis.tables import Report
+
+    write_load_sweep(tmp_path, small_ladder=[step * 2 for step in LADDER])
+    fit = Report(load(tmp_path), resamples=10).loads.fits.set_index("model").loc["gru"]
+    assert fit.status == "fitted" and fit.reason.startswith("points differ in rungs: ")
+    same = tmp_path / "same"
+    write_load_sweep(same)
+    assert Report(load(same), resamples=10).loads.fits.set_index("model").loc["gru"].reason == ""
 
 
 def test_the_page_and_the_readme_block_state_the_answer(tmp_path):
