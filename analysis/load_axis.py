@@ -170,7 +170,10 @@ def load_heatmap(frame: pd.DataFrame):
         raise ValueError(f"load_heatmap(frame): one task per figure, got {tasks}")
     models = ordered_models(frame.model.unique())
     distances, loads = sorted(frame.distance.unique()), sorted(frame.load.unique())
-    size = (0.35 * len(distances) * len(models) + 2, 0.3 * len(loads) + 1.8)
+    panel = min(0.35 * len(distances), 4.5)  # a fine curve has ~60 distances: a readable panel, not one inch each
+    size = (panel * len(models) + 2, 0.3 * len(loads) + 1.8)
+    labelled = [i for i, d in enumerate(distances) if int(d) & (int(d) - 1) == 0] if len(distances) > 12 else []
+    labelled = labelled or list(range(0, len(distances), max(1, len(distances) // 8)))
     figure, axes = plt.subplots(1, len(models), figsize=size, squeeze=False, sharey=True)
     for ax, model in zip(axes[0], models):
         subset = frame[frame.model == model]
@@ -185,7 +188,7 @@ def load_heatmap(frame: pd.DataFrame):
                     ax.add_patch(plt.Rectangle((-0.5, row - 0.5), len(distances), 1, fill=False, hatch="///",
                                                edgecolor="white", linewidth=0))
         ax.set_title(model, fontsize=9)
-        ax.set_xticks(range(len(distances)), [str(d) for d in distances], fontsize=7, rotation=90)
+        ax.set_xticks(labelled, [str(distances[i]) for i in labelled], fontsize=7)
         ax.set_yticks(range(len(loads)), [str(load) for load in loads], fontsize=7)
         ax.set_xlabel("distance")
     axes[0][0].set_ylabel("load (items)")

@@ -133,6 +133,18 @@ def test_the_heatmap_hatches_budget_bound_loads_only():
     assert hatched == {"attention": [], "gru": [], "lstm": [2.0]}  # load 4 is the third row
 
 
+def test_a_fine_curve_draws_readable_panels_labelled_at_the_powers_of_two():
+    distances = list(range(8, 65))  # the fine curve: every distance from 8 to 64
+    frame = pd.DataFrame([{"model": model, "task": "recall", "load": load, "distance": d, "accuracy": 0.5}
+                          for model in ("attention", "gru", "lstm") for load in (1, 2, 4) for d in distances])
+    figure = load_heatmap(frame)
+    width, _ = figure.get_size_inches()
+    assert width <= 3 * 4.5 + 2 + 1e-9  # before: 0.35 inch per distance, a 62-inch-wide figure
+    for ax in (ax for ax in figure.axes if ax.images):
+        assert [label.get_text() for label in ax.get_xticklabels()] == ["8", "16", "32", "64"]
+        assert ax.images[0].get_array().shape == (3, len(distances))
+
+
 def test_the_heatmap_draws_one_task():
     frame = heatmap_frame()
     with pytest.raises(ValueError, match=r"one task per figure, got \['assoc_recall', 'recall'\]"):
