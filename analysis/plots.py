@@ -7,6 +7,7 @@ are points to read with care: held-out distances (the offset-shortcut check) and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -27,10 +28,16 @@ STOPPED_ITSELF = ("target", "decided")  # harness.train.stop_reason; not top (th
 HELDOUT_TEXT = "held out of training (offset check)"
 
 
+def natural(name: str) -> tuple:
+    """Sort key that reads the numbers in a label as numbers: ``recall instances=2`` before ``instances=16``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(name)))
+
+
 def model_order(models=()) -> list[str]:
-    """conf/model/*.yaml in sorted order, then models found only in the data, alphabetically."""
+    """conf/model/*.yaml in sorted order, then models found only in the data (``gru hidden_size=16``), in
+    natural order."""
     known = sorted(path.stem for path in (REPO_ROOT / "conf" / "model").glob("*.yaml"))
-    return known + sorted(set(models) - set(known))
+    return known + sorted(set(models) - set(known), key=natural)
 
 
 def model_palette(models=()) -> dict[str, tuple]:
@@ -86,7 +93,7 @@ def panel_order(frame: pd.DataFrame) -> list[str]:
     """Panels by task, then setting."""
     order = setting_order(frame.setting)
     pairs = frame[["panel", "task", "setting"]].drop_duplicates()
-    return [p.panel for p in sorted(pairs.itertuples(), key=lambda p: (p.task, order.index(p.setting)))]
+    return [p.panel for p in sorted(pairs.itertuples(), key=lambda p: (natural(p.task), order.index(p.setting)))]
 
 
 def model_handles(models, palette, params: pd.Series | None = None) -> dict:
@@ -188,7 +195,8 @@ def effective_window_plot(windows: pd.DataFrame):
     frame = with_setting(windows[windows.window.notna()])
     if frame.empty:
         frame = with_setting(windows).assign(window=np.nan)
-    models, tasks, settings = ordered_models(frame.model), sorted(frame.task.unique()), setting_order(frame.setting)
+    models, settings = ordered_models(frame.model), setting_order(frame.setting)
+    tasks = sorted(frame.task.unique(), key=natural)
     palette = model_palette(models)
     grid = sns.FacetGrid(frame, col="setting", col_order=settings, col_wrap=min(2, len(settings)), hue="model",
                          hue_order=models, palette=palette, height=3.8, aspect=max(1.0, 0.3 * len(tasks) + 0.4),
@@ -253,7 +261,7 @@ def extrapolation_plot(table: pd.DataFrame, extrapolation: pd.DataFrame):
     finished = finished[finished.length.isna() | ~finished.trained.astype(bool)]  # positions-only rows aside
     models = ordered_models(finished.model.unique())
     palette = dict(zip(models, sns.color_palette("colorblind", len(models))))
-    tasks = sorted(finished.task.unique())
+    tasks = sorted(finished.task.unique(), key=natural)
     grid = sns.relplot(data=finished, kind="line", x="distance", y="accuracy", hue="model", hue_order=models,
                        palette=palette, col="task", col_order=tasks, col_wrap=min(3, len(tasks)), marker=None,
                        estimator="mean", errorbar=("pi", 100), height=3.3, aspect=1.3, legend=False,

@@ -108,3 +108,13 @@ def test_training_dynamics_repeat_the_last_accuracy_only_for_runs_that_stopped_t
     assert matrix.loc[16, 4000] == (CHANCE + 1.0) / 2 and ticks == {8: 1000, 16: 1000, 32: 1000}
     matrix, ticks = plots.dynamics_matrix(pd.concat([paused, top]))
     assert matrix.loc[16, 4000] == 1.0 and matrix.loc[16, 500] == (CHANCE + CHANCE) / 2 and ticks == {}
+
+
+def test_labels_with_numbers_sort_by_their_numbers():
+    from analysis.plots import model_order, panel_order
+
+    models = ["gru hidden_size=128", "gru hidden_size=16", "gru hidden_size=32"]
+    assert model_order(models)[-3:] == ["gru hidden_size=16", "gru hidden_size=32", "gru hidden_size=128"]
+    tasks = [f"recall instances={k}" for k in (1, 16, 2, 32, 4, 8)]
+    frame = pd.DataFrame({"task": tasks, "setting": "dense", "panel": tasks})
+    assert panel_order(frame) == [f"recall instances={k}" for k in (1, 2, 4, 8, 16, 32)]
