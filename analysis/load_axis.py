@@ -38,6 +38,7 @@ from tasks.base import data_generator  # noqa: E402
 
 WINDOW_INPUT = ["model", "task", "load", "verdict", "window", "censored"]  # items_held's columns (seed optional)
 CENSORED = ("none", "above", "below")
+CHOOSING = "choosing_lr"  # a cell whose rate is still being chosen (one_row_per_cell)
 SOLVED = ("measured", "at_least")  # verdicts whose window is a number (harness/verdict.py, clause 5)
 HELD_COLUMNS = ["model", "task", "longest", "held", "bracket", "upper", "verdict", "text", "loads"]
 HELD_VERDICTS = ("decided", "all_reach", "none_reach", "budget_bound", "undecided", "non_monotone")
@@ -65,7 +66,8 @@ def load_status(row, longest: int) -> str:
 
 
 STATUS_TEXT = {"reaches": "reaches {D}", "below": "decided below {D}", "short": "its curve stops before {D}",
-               "budget_bound": "budget-bound", "not_learned": "not learned", "offset_shortcut": "offset shortcut"}
+               "budget_bound": "budget-bound", "not_learned": "not learned", "offset_shortcut": "offset shortcut",
+               CHOOSING: "still choosing its learning rate"}
 
 
 def describe(load: int, status: str, longest: int) -> str:
@@ -220,7 +222,7 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
         task_family=("task_family", "first"), family=("family", "first"), load=("load", "first"),
         state_size=("state_size", "median"), params=("params", "median"), lr=("lr", "first"),
         rungs=("rungs", "first"), config=("run_dir", "first")).reset_index()
-    by_load = windows.merge(info.drop(columns=["lr", "params"]), on=keys, how="inner")
+    by_load = one_row_per_cell(windows, keys).merge(info.drop(columns=["lr", "params"]), on=keys, how="inner")
     axes = by_load.groupby(["model", "task_family"]).load.transform("nunique")
     by_load = by_load[axes >= 2].reset_index(drop=True)
     if by_load.empty:
@@ -229,8 +231,9 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
     longest = int(by_load.max_distance.max())
     cells = by_load.assign(task=by_load.task_family, load=by_load.load.astype(int))
     held = items_held(cells[WINDOW_INPUT], longest)
-    per_seed = seeds.merge(info.drop(columns=["lr", "params"]), on=keys, how="inner")
-    per_seed = per_seed[per_seed.model.isin(by_load.model) & per_seed.task.isin(by_load.task)]
+    on_axis = set(zip(by_load.task, by_load.model))
+    per_seed = one_row_per_cell(seeds, [*keys, "seed"]).merge(info.drop(columns=["lr", "params"]), on=keys)
+    per_seed = per_seed[[pair in on_axis for pair in zip(per_seed.task, per_seed.model)]]
     seed_cells = per_seed.assign(task=per_seed.task_family, load=per_seed.load.astype(int),
                                  verdict=per_seed.verdict.fillna("budget_bound"),
                                  censored=per_seed.censored.fillna("none"))
@@ -246,11 +249,23 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
                            rungs=[ladders.get((v, t), "") for v, t in zip(points.model, points.task)])
     fits = fit_items_held(points[["model", "task", "state_size", "seed", "items_held", "decided", "verdict", "lr",
                                   "rungs"]])
-    measured = table[table.accuracy.notna() & table.model.isin(by_load.model) & table.task.isin(by_load.task)]
+    answered = set(zip(by_load.task, by_load.model)) - set(zip(*[by_load[by_load.verdict == CHOOSING][k]
+                                                                    for k in keys]))
+    measured = table[table.accuracy.notna() & np.array([pair in answered for pair in zip(table.task, table.model)])]
     heat = measured.groupby(keys + ["distance"], as_index=False).accuracy.mean().merge(
         by_load[keys + ["task_family", "load", "verdict"]], on=keys)
     heat = heat.assign(task=heat.task_family, load=heat.load.astype(int))[[*HEATMAP_INPUT, "verdict"]]
-    return LoadTables(by_load, held, held_by_seed, fits, heat, pending_table(runs[runs.model.isin(by_load.model)]))
+    return LoadTables(by_load, held, held_by_seed, fits, heat, pending_table(runs[[pair in on_axis for pair in zip(runs.task, runs.model)]]))
+
+
+def one_row_per_cell(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A cell still choosing its rate has a row per candidate and no answer yet: it becomes one row whose verdict
+    says so (CHOOSING), so a sweep in progress reads as undecided at that load instead of as several answers."""
+    several = frame.groupby(keys).lr.transform("nunique") > 1
+    if not several.any():
+        return frame
+    waiting = frame[several].drop_duplicates(keys).assign(verdict=CHOOSING, window=np.nan, censored="none")
+    return pd.concat([frame[~several], waiting]).sort_index().reset_index(drop=True)
 
 
 def pending_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -284,11 +299,11 @@ def answer(tables: LoadTables) -> list[str]:
         parts = []
         for task in sorted(variants.task_family.unique()):
             row = held[(held.model == headline) & (held.task == task)]
-            if len(row):
-                parts.append(f"on {task} it holds {row.text.iloc[0]}")
+            params = variants[(variants.model == headline) & (variants.task_family == task)].params.median()
+            if len(row):  # the parameters per task: a task's vocabulary sizes the embedding
+                parts.append(f"on {task} ({params:,.0f} parameters) it holds {row.text.iloc[0]}")
         longest = int(held.longest.max())
-        text = (f"**{family}** ({sizes[headline]:,.0f} parameters), out to distance {longest}: " + "; ".join(parts)
-                + ".")
+        text = f"**{family}**, out to distance {longest}: " + "; ".join(parts) + "."
         family_fits = fits[fits.model == family] if len(fits) else fits
         if len(family_fits) and variants.model.nunique() > 1:
             text += " With its state: " + "; ".join(f"{r.task}: {r.text}" for r in family_fits.itertuples()) + "."

@@ -553,7 +553,8 @@ def load_lines(report: Report, figure_dir: str = "") -> tuple[list[str], dict]:
     from analysis.load_axis import answer, load_heatmap
 
     cells = loads.windows
-    grid = cells.assign(cell=[r.window_text if r.verdict in ("measured", "at_least") else r.verdict.replace("_", "-")
+    grid = cells.assign(cell=[r.window_text if r.verdict in ("measured", "at_least") else
+                              "choosing lr" if r.verdict == "choosing_lr" else r.verdict.replace("_", "-")
                               for r in cells.itertuples()], load=cells.load.astype(int))
     by_load = grid.pivot_table(index=["task_family", "model"], columns="load", values="cell", aggfunc="first")
     by_load.columns = [f"k = {k}" for k in by_load.columns]

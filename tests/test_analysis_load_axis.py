@@ -223,8 +223,29 @@ def test_a_report_reads_items_held_the_law_and_what_each_load_asks(tmp_path):
     assert pending[(1, 8)] == pytest.approx(1.0) and pending[(8, 32)] > pending[(8, 8)] >= 1.0
     assert set(tables.heatmap.model) == {"attention", "gru hidden_size=128", "gru hidden_size=16"}
     lines = answer(tables)
-    assert lines[0].startswith("**attention** (12,800 parameters), out to distance 32: on recall it holds ≥ 8")
-    assert "on recall it holds 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
+    assert lines[0].startswith("**attention**, out to distance 32: on recall (12,800 parameters) it holds ≥ 8")
+    assert "on recall (12,800 parameters) it holds 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
+
+
+def test_a_sweep_still_choosing_a_rate_reads_as_undecided_at_that_load(tmp_path):
+    from synthetic_runs import RECALL, run, step, write
+
+    from analysis import load
+    from analysis.tables import Report
+
+    write_load_sweep(tmp_path)
+    for lr in (3e-3, 1e-2):  # two more candidates on the choosing seed, each paused after its first rung
+        task = {"_target_": "tasks.recall.Recall", "instances": 4, "vocab_instances": 8, "seq_len": 64}
+        write(tmp_path, run("gru", "recall", 0, [step(20, RECALL)], task_config=task, lr=lr, status="finished",
+                            model_config={"hidden_size": 128}, state_size=128, params=12800))
+        other = {"_target_": "tasks.assoc_recall.AssocRecall", "num_pairs": 4}  # one load only: no axis
+        write(tmp_path, run("attention", "assoc_recall", 0, [step(20, RECALL)], task_config=other, lr=lr,
+                            model_config={"hidden_size": 128}))
+    tables = Report(load(tmp_path), resamples=10).loads
+    held = tables.held.set_index("model").text.to_dict()
+    assert held["gru hidden_size=128"] == "≥ 2, < 8, undecided (4 still choosing its learning rate)"
+    assert held["attention"] == "≥ 8 (every load reaches 32)"
+    assert set(tables.windows.task_family) == {"recall"} and len(tables.held_by_seed)
 
 
 def test_a_law_across_sizes_trained_on_different_ladders_says_so(tmp_path):
@@ -255,4 +276,4 @@ def test_the_page_and_the_readme_block_state_the_answer(tmp_path):
     assert "## The load a model must hold" in text and "| recall | gru hidden_size=128 | 2 (4 decided below 32) |" \
         in text and (page.parent / "load" / "load_recall.png").exists()
     block = readme.read_text()
-    assert "\nold\n" not in block and "- **gru** (12,800 parameters), out to distance 32: on recall it holds 2" in block
+    assert "\nold\n" not in block and "- **gru**, out to distance 32: on recall (12,800 parameters) it holds 2" in block
