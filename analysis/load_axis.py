@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from analysis.plots import ordered_models  # noqa: E402
+from analysis.window import agree  # noqa: E402
 from tasks.base import data_generator  # noqa: E402
 
 WINDOW_INPUT = ["model", "task", "load", "verdict", "window", "censored"]  # items_held's columns (seed optional)
@@ -56,16 +57,20 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
 
 
 def load_status(row, longest: int) -> str:
-    """``reaches`` D, ``below`` it (decided), ``short`` (at least a window below D: the curve stops before D), or
-    the verdict itself where no window is claimed (budget_bound, not_learned, offset_shortcut, ...)."""
+    """``reaches`` D, ``below`` it (decided), ``short`` (at least a window below D: the curve stops before D),
+    ``edge`` (the validation curves and the test curve disagree on whether it reaches D), or the verdict itself
+    where no window is claimed (budget_bound, not_learned, offset_shortcut, ...)."""
     if row.verdict not in SOLVED:
         return str(row.verdict)
+    if not agree(row.verdict, row.censored):  # validation and test differ on reaching D: neither reading stands
+        return "edge"
     if row.window >= longest:
         return "reaches"
     return "short" if row.censored == "above" else "below"
 
 
 STATUS_TEXT = {"reaches": "reaches {D}", "below": "decided below {D}", "short": "its curve stops before {D}",
+               "edge": "at the edge: validation and test disagree on reaching {D}",
                "budget_bound": "budget-bound", "not_learned": "not learned", "offset_shortcut": "offset shortcut",
                CHOOSING: "still choosing its learning rate"}
 
@@ -301,9 +306,9 @@ def answer(tables: LoadTables) -> list[str]:
             row = held[(held.model == headline) & (held.task == task)]
             params = variants[(variants.model == headline) & (variants.task_family == task)].params.median()
             if len(row):  # the parameters per task: a task's vocabulary sizes the embedding
-                parts.append(f"on {task} ({params:,.0f} parameters) it holds {row.text.iloc[0]}")
+                parts.append(f"on {task} ({params:,.0f} parameters) {row.text.iloc[0]}")
         longest = int(held.longest.max())
-        text = f"**{family}**, out to distance {longest}: " + "; ".join(parts) + "."
+        text = f"**{family}**, items held out to distance {longest}: " + "; ".join(parts) + "."
         family_fits = fits[fits.model == family] if len(fits) else fits
         if len(family_fits) and variants.model.nunique() > 1:
             text += " With its state: " + "; ".join(f"{r.task}: {r.text}" for r in family_fits.itertuples()) + "."

@@ -66,6 +66,18 @@ def test_every_way_a_reading_can_end(loads, verdict, text):
     assert (row.verdict, row.text) == (verdict, text)
 
 
+def test_a_load_whose_curves_disagree_on_reaching_d_decides_nothing():
+    """Recall at 8 instances: validation reaches 64 on both seeds (at_least), the test curve of one ends at 63. The
+    load is at the edge, so items held is not bracketed by it; a test window that reaches D under a measured
+    verdict is at the edge too."""
+    edge = held(windows_of("gru", {4: REACHES, 8: ("at_least", 63, "none"), 16: ("measured", 40, "none")}))
+    assert edge.loc["gru", "verdict"] == "undecided"
+    assert edge.loc["gru", "text"] == ("≥ 4, < 16, undecided (8 at the edge: validation and test disagree on "
+                                       "reaching 128)")
+    other = held(windows_of("gru", {4: REACHES, 8: ("measured", 128, "above")}))
+    assert other.loc["gru", "text"].endswith("(8 at the edge: validation and test disagree on reaching 128)")
+
+
 def test_nothing_is_interpolated_between_loads():
     """A window of 127 at load 8 is below 128: items held stays 4, never a fraction between 4 and 8."""
     row = held(windows_of("m", {4: REACHES, 8: ("measured", 127, "none")})).loc["m"]
@@ -223,8 +235,8 @@ def test_a_report_reads_items_held_the_law_and_what_each_load_asks(tmp_path):
     assert pending[(1, 8)] == pytest.approx(1.0) and pending[(8, 32)] > pending[(8, 8)] >= 1.0
     assert set(tables.heatmap.model) == {"attention", "gru hidden_size=128", "gru hidden_size=16"}
     lines = answer(tables)
-    assert lines[0].startswith("**attention**, out to distance 32: on recall (12,800 parameters) it holds ≥ 8")
-    assert "on recall (12,800 parameters) it holds 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
+    assert lines[0].startswith("**attention**, items held out to distance 32: on recall (12,800 parameters) ≥ 8")
+    assert "on recall (12,800 parameters) 2 (4 decided below 32)" in lines[1] and "items held ∝ S^0.33" in lines[1]
 
 
 def test_a_sweep_still_choosing_a_rate_reads_as_undecided_at_that_load(tmp_path):
@@ -276,4 +288,4 @@ def test_the_page_and_the_readme_block_state_the_answer(tmp_path):
     assert "## The load a model must hold" in text and "| recall | gru hidden_size=128 | 2 (4 decided below 32) |" \
         in text and (page.parent / "load" / "load_recall.png").exists()
     block = readme.read_text()
-    assert "\nold\n" not in block and "- **gru**, out to distance 32: on recall (12,800 parameters) it holds 2" in block
+    assert "\nold\n" not in block and "- **gru**, items held out to distance 32: on recall (12,800 parameters) 2" in block
