@@ -260,7 +260,8 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
     heat = measured.groupby(keys + ["distance"], as_index=False).accuracy.mean().merge(
         by_load[keys + ["task_family", "load", "verdict"]], on=keys)
     heat = heat.assign(task=heat.task_family, load=heat.load.astype(int))[[*HEATMAP_INPUT, "verdict"]]
-    return LoadTables(by_load, held, held_by_seed, fits, heat, pending_table(runs[[pair in on_axis for pair in zip(runs.task, runs.model)]]))
+    trained = runs[np.array([pair in on_axis for pair in zip(runs.task, runs.model)], dtype=bool)]
+    return LoadTables(by_load, held, held_by_seed, fits, heat, pending_table(trained))
 
 
 def one_row_per_cell(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
