@@ -47,6 +47,28 @@ def lr_selection(rungs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 
+def held_across_loads(selection: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """A load axis holds one rate (hydra.sweeper.rate_chosen_at): where a load still has candidates left from an
+    earlier choice, the rate held by every load of the same model and task that trained one rate is the one read
+    there, as the sweep reads it, not a choice of its own among the leftovers."""
+    if selection.empty or "load" not in runs.columns or runs.load.isna().all():
+        return selection
+    family = runs.dropna(subset=["load"]).groupby(["task", "model"]).task_family.first()
+    axis = [family.get((t, m)) for t, m in zip(selection.task, selection.model)]
+    chosen = selection.chosen.copy()
+    rows = selection.assign(axis=axis).dropna(subset=["axis"])
+    for _, group in rows.groupby(["axis", "protocol", "model", "batch_size"]):
+        size = group.groupby("task").lr.transform("size")
+        held = set(group[size == 1].lr)
+        if len(held) != 1 or group.task.nunique() < 2:
+            continue
+        rate = held.pop()
+        for _, cell in group[size > 1].groupby("task"):
+            if (cell.lr == rate).any():
+                chosen[cell.index] = cell.lr == rate
+    return selection.assign(chosen=chosen)
+
+
 def at_chosen_lr(frame: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` (any table with the cell's columns and lr) at their cell's chosen lr. Cells with no
     choice (no finished run, or still choosing) keep every row, so their failures stay visible."""

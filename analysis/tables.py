@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.beyond import extrapolation_table
-from analysis.learning_rate import at_chosen_lr, lr_selection
+from analysis.learning_rate import at_chosen_lr, held_across_loads, lr_selection
 from analysis.records import CELL, Results
 from analysis.window import DEFAULT_FRACTION, heldout_gaps, run_verdicts, seed_windows, window_table
 
@@ -41,7 +41,7 @@ class Report:
 
     @cached_property
     def lr_choice(self) -> pd.DataFrame:
-        return lr_selection(self.results.rungs, self.results.runs)
+        return held_across_loads(lr_selection(self.results.rungs, self.results.runs), self.results.runs)
 
     @cached_property
     def table(self) -> pd.DataFrame:

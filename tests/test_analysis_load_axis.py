@@ -253,9 +253,15 @@ def test_a_sweep_still_choosing_a_rate_reads_as_undecided_at_that_load(tmp_path)
         other = {"_target_": "tasks.assoc_recall.AssocRecall", "num_pairs": 4}  # one load only: no axis
         write(tmp_path, run("attention", "assoc_recall", 0, [step(20, RECALL)], task_config=other, lr=lr,
                             model_config={"hidden_size": 128}))
+    for load_, lr in [(4, 1e-3), (4, 3e-3), (8, 1e-3), (8, 3e-3)]:  # an LSTM whose every load is a candidate
+        task = {"_target_": "tasks.recall.Recall", "instances": load_, "vocab_instances": 8, "seq_len": 64}
+        write(tmp_path, run("lstm", "recall", 0, [step(20, RECALL)], task_config=task, lr=lr,
+                            model_config={"hidden_size": 128}, state_size=128, params=12800))
     tables = Report(load(tmp_path), resamples=10).loads
     held = tables.held.set_index("model").text.to_dict()
-    assert held["gru hidden_size=128"] == "≥ 2, < 8, undecided (4 still choosing its learning rate)"
+    assert held["lstm"] == "no load reaches, undecided (4 still choosing its learning rate)"
+    # The GRU's other loads all trained at 1e-3: that is the rate its axis holds, and load 4 is read at it.
+    assert held["gru hidden_size=128"] == "2 (4 decided below 32)"
     assert held["attention"] == "≥ 8 (every load reaches 32)"
     assert set(tables.windows.task_family) == {"recall"} and len(tables.held_by_seed)
 
