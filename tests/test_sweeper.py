@@ -93,6 +93,7 @@ def comparable(directory: Path) -> dict:
             for name, record in results(directory).items()}
 
 
+@pytest.mark.slow  # 45 s of the 5-min budget on 2 cores; `make test-slow` runs it
 def test_parallel_launchers_match_the_sequential_sweep(outputs):
     """Same config hashes, same run directories, and bit-identical accuracies (one thread everywhere), under
     joblib and under submitit's local executor (the SLURM path, pickles included)."""
