@@ -254,8 +254,8 @@ def load_tables(windows: pd.DataFrame, seeds: pd.DataFrame, runs: pd.DataFrame, 
                            rungs=[ladders.get((v, t), "") for v, t in zip(points.model, points.task)])
     fits = fit_items_held(points[["model", "task", "state_size", "seed", "items_held", "decided", "verdict", "lr",
                                   "rungs"]])
-    answered = set(zip(by_load.task, by_load.model)) - set(zip(*[by_load[by_load.verdict == CHOOSING][k]
-                                                                    for k in keys]))
+    waiting = by_load[by_load.verdict == CHOOSING]
+    answered = on_axis - set(zip(waiting.task, waiting.model))
     measured = table[table.accuracy.notna() & np.array([pair in answered for pair in zip(table.task, table.model)])]
     heat = measured.groupby(keys + ["distance"], as_index=False).accuracy.mean().merge(
         by_load[keys + ["task_family", "load", "verdict"]], on=keys)

@@ -550,11 +550,11 @@ def load_lines(report: Report, figure_dir: str = "") -> tuple[list[str], dict]:
     loads = report.loads
     if loads.windows.empty:
         return [], {}
-    from analysis.load_axis import answer, load_heatmap
+    from analysis.load_axis import CHOOSING, answer, load_heatmap
     from analysis.pages import window_cell
 
     cells = loads.windows
-    grid = cells.assign(cell=["choosing lr" if r.verdict == "choosing_lr" else window_cell(r)
+    grid = cells.assign(cell=["choosing lr" if r.verdict == CHOOSING else window_cell(r)
                               for r in cells.itertuples()], load=cells.load.astype(int))
     by_load = grid.pivot_table(index=["task_family", "model"], columns="load", values="cell", aggfunc="first")
     by_load.columns = [f"k = {k}" for k in by_load.columns]
