@@ -44,6 +44,7 @@ SOLVED = ("measured", "at_least")  # verdicts whose window is a number (harness/
 HELD_COLUMNS = ["model", "task", "longest", "held", "bracket", "upper", "verdict", "text", "loads"]
 HELD_VERDICTS = ("decided", "all_reach", "none_reach", "budget_bound", "undecided", "non_monotone")
 HEATMAP_INPUT = ["model", "task", "load", "distance", "accuracy"]  # load_heatmap's columns (verdict optional)
+PANELS_PER_ROW = 4  # a state axis has a panel per size: wrapped, so each stays readable on a page
 PENDING_COLUMNS = ["load", "distance", "pending", "least", "most", "positions"]
 
 
@@ -178,11 +179,15 @@ def load_heatmap(frame: pd.DataFrame):
     models = ordered_models(frame.model.unique())
     distances, loads = sorted(frame.distance.unique()), sorted(frame.load.unique())
     panel = min(0.35 * len(distances), 4.5)  # a fine curve has ~60 distances: a readable panel, not one inch each
-    size = (panel * len(models) + 2, 0.3 * len(loads) + 1.8)
+    columns = min(len(models), PANELS_PER_ROW)
+    rows = -(-len(models) // columns)
+    size = (panel * columns + 2, (0.3 * len(loads) + 1.2) * rows + 0.6)
     labelled = [i for i, d in enumerate(distances) if int(d) & (int(d) - 1) == 0] if len(distances) > 12 else []
     labelled = labelled or list(range(0, len(distances), max(1, len(distances) // 8)))
-    figure, axes = plt.subplots(1, len(models), figsize=size, squeeze=False, sharey=True)
-    for ax, model in zip(axes[0], models):
+    figure, axes = plt.subplots(rows, columns, figsize=size, squeeze=False, sharey=True, layout="constrained")
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    for ax, model in zip(axes.flat, models):
         subset = frame[frame.model == model]
         matrix = subset.pivot_table(index="load", columns="distance", values="accuracy", aggfunc="mean", dropna=False)
         matrix = matrix.reindex(index=loads, columns=distances)
@@ -198,8 +203,9 @@ def load_heatmap(frame: pd.DataFrame):
         ax.set_xticks(labelled, [str(distances[i]) for i in labelled], fontsize=7)
         ax.set_yticks(range(len(loads)), [str(load) for load in loads], fontsize=7)
         ax.set_xlabel("distance")
-    axes[0][0].set_ylabel("load (items)")
-    figure.colorbar(image, ax=axes[0].tolist(), label="accuracy", shrink=0.9)
+    for row in axes:
+        row[0].set_ylabel("load (items)")
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="accuracy", shrink=0.9)
     figure.suptitle(f"{tasks[0]}: accuracy over distance and load (/// budget-bound; blank: no measurement)",
                     fontsize=8)
     return figure

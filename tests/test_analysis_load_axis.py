@@ -157,6 +157,19 @@ def test_a_fine_curve_draws_readable_panels_labelled_at_the_powers_of_two():
         assert ax.images[0].get_array().shape == (3, len(distances))
 
 
+def test_a_state_axis_wraps_its_panels_into_rows_of_readable_width():
+    models = ["attention", *(f"gru hidden_size={h}" for h in (16, 32, 64, 128)),
+              *(f"lstm hidden_size={h}" for h in (14, 28, 56, 112))]
+    frame = pd.DataFrame([{"model": model, "task": "recall", "load": load, "distance": d, "accuracy": 0.5}
+                          for model in models for load in (1, 2) for d in range(8, 65)])
+    figure = load_heatmap(frame)
+    panels = [ax for ax in figure.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == models  # sizes in their numeric order, every one drawn
+    rows = sorted({round(ax.get_position().y0, 3) for ax in panels})
+    assert len(rows) == 3 and figure.get_size_inches()[0] <= 4 * 4.5 + 2 + 1e-9  # 9 panels: 4 + 4 + 1 per row
+    assert not [ax for ax in figure.axes if ax.get_visible() and not ax.images and ax.get_label() != "<colorbar>"]
+
+
 def test_the_heatmap_draws_one_task():
     frame = heatmap_frame()
     with pytest.raises(ValueError, match=r"one task per figure, got \['assoc_recall', 'recall'\]"):
