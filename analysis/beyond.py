@@ -130,9 +130,12 @@ def position_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolution_note(cell) -> str:
-    """', to 128 steps' for a window past training (the distances there double: an octave), else ''."""
+    """', to 128 steps (an octave)' beside a window located at or past the longest trained distance, where the
+    next distance measured is an octave away; '' where no window is claimed (a verdict that withholds it, or a
+    lower bound) or where the window lies inside the fine range."""
     resolution = getattr(cell, "resolution", None)
-    if resolution is None or resolution != resolution or cell.window <= cell.max_trained_distance:
+    claimed = cell.verdict == "measured" and getattr(cell, "censored", "none") == "none"
+    if not claimed or resolution is None or resolution != resolution or cell.window < cell.max_trained_distance:
         return ""
     return f", to {int(resolution)} steps (an octave)"
 

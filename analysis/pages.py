@@ -274,9 +274,8 @@ def side_by_side(found: pd.DataFrame) -> pd.DataFrame:
         "task": found.task, "model": found.model, "params": found.params.map(lambda p: f"{p:,.0f}"),
         "in range": [with_verdict(t, v, shown) for t, v, shown in zip(found.in_range_text, found.in_range_verdict,
                                                                       found.in_range_verdict_text)],
-        "past training": [with_verdict(t, v, shown) + (f", to {r:.0f}" if r == r and r is not None else "")
-                          for t, v, shown, r in zip(found.window_text, found.verdict, found.verdict_text,
-                                                    found.resolution)],
+        "past training": [with_verdict(cell.window_text, cell.verdict, cell.verdict_text) + beyond.resolution_note(cell)
+                          for cell in found.itertuples(index=False)],
         "read at (steps)": found.read_at,
         "seeds' range": found.range_text.fillna(""),
         "trained to / at length": [f"{d:.0f} / {n:.0f}" if d == d else f"— / {n:.0f}"

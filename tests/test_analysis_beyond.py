@@ -118,11 +118,29 @@ def test_the_page_puts_both_windows_side_by_side_and_the_readme_gets_the_sentenc
     page = tmp_path / "docs" / "results" / "extrapolation.md"
     assert main([str(directory), "--markdown", str(page), "--readme", str(readme), "--block", "extrapolation"]) == 0
     text = page.read_text()
-    assert "| recall | attention | 1,000 | ≥ 64 (at least) | 256 (measured), to 256 | 250 | 256 | 64 / 72 | 1024 |" \
-        in text
+    assert "| recall | attention | 1,000 | ≥ 64 (at least) | 256 (measured), to 256 steps (an octave) | 250 | 256 | " \
+        "64 / 72 | 1024 |" in text
+    assert "| recall | lstm | 1,000 | budget-bound | budget-bound | 500 | 30 |" in text  # no number beside a verdict
     assert "| recall | attention_learned | 1,000 | ≥ 64 (at least) | cannot |" in text
     assert "| model | L = 72 | L = 1032 |" in text and "| attention | 2.00 ms, 2.00 MiB | 50.00 ms, 32.00 MiB |" in text
     assert "| gru | 1.00 ms, 1.00 MiB |  |" in text  # not measured there: blank, never a zero
     block = readme.read_text()
     assert "old" not in block and "- **attention** (trained to 64 at length 72): recall 256 (measured, to 256 steps " \
         "(an octave); read at 250 steps)." in block
+
+
+def test_the_resolution_stands_beside_a_claimed_window_at_or_past_training_and_nowhere_else():
+    """Past training the distances double, so a window located there is known to an octave; a verdict that
+    withholds the window (a budget-bound cell once read "budget-bound, to 256") or a lower bound gets no number."""
+    from analysis.beyond import resolution_note
+
+    cells = pd.DataFrame([
+        {"verdict": "measured", "censored": "none", "window": 64, "resolution": 64},  # at the longest trained
+        {"verdict": "measured", "censored": "none", "window": 256, "resolution": 256},
+        {"verdict": "measured", "censored": "none", "window": 15, "resolution": 1},  # inside the fine range
+        {"verdict": "budget_bound", "censored": "none", "window": 256, "resolution": 256},
+        {"verdict": "budget_bound", "censored": "none", "window": 30, "resolution": 1},
+        {"verdict": "at_least", "censored": "above", "window": 1024, "resolution": float("nan")},
+    ]).assign(max_trained_distance=64)
+    assert [resolution_note(c) for c in cells.itertuples(index=False)] == [
+        ", to 64 steps (an octave)", ", to 256 steps (an octave)", "", "", "", ""]
