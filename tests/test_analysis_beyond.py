@@ -144,3 +144,14 @@ def test_the_resolution_stands_beside_a_claimed_window_at_or_past_training_and_n
     ]).assign(max_trained_distance=64)
     assert [resolution_note(c) for c in cells.itertuples(index=False)] == [
         ", to 64 steps (an octave)", ", to 256 steps (an octave)", "", "", "", ""]
+
+
+def test_a_cell_still_choosing_its_rate_gives_no_answer_in_the_sentence(report):
+    """While a sweep runs, a cell has a row per rate candidate: the sentence says so once instead of listing
+    one answer per candidate (the rerun's page read "flipflop budget-bound, flipflop 128")."""
+    found = report[0].extrapolation
+    gru = found[found.model == "gru"]
+    second = gru.assign(lr=gru.lr * 10, verdict="budget_bound", window_text="30")
+    lines = summary(pd.concat([found, second], ignore_index=True))
+    assert "**gru** (trained to 64 at length 72): recall still choosing its learning rate." in lines
+    assert summary(found) != lines and "**gru** (trained to 64 at length 72): recall ≥ 1024" in summary(found)[2]
