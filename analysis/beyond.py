@@ -153,17 +153,17 @@ def summary(extrapolation: pd.DataFrame) -> list[str]:
             lines.append(f"**{model}**: cannot on any task ({cells.cannot.iloc[0]}).")
             continue
         parts = []
-        candidates = cells.groupby("task").lr.transform("nunique")
-        for cell, several in zip(cells.itertuples(index=False), candidates > 1):
-            if several:  # a row per rate candidate, none chosen yet: no answer to give
-                if f"{cell.task} still choosing its learning rate" not in parts:
-                    parts.append(f"{cell.task} still choosing its learning rate")
-            elif cell.verdict == "cannot":
-                parts.append(f"{cell.task} cannot ({cell.cannot})")
-            elif cell.verdict in ("measured", "at_least") and cell.window == cell.window:
-                parts.append(f"{cell.task} {cell.window_text} ({cell.verdict_text}{resolution_note(cell)}; read at "
-                             f"{cell.read_at} steps)")
-            else:
-                parts.append(f"{cell.task} {cell.verdict.replace('_', '-')}")
+        for task, group in cells.groupby("task", sort=True):
+            if group.lr.nunique() > 1:  # a row per rate candidate, none chosen yet: no answer to give
+                parts.append(f"{task} still choosing its learning rate")
+                continue
+            for cell in group.itertuples(index=False):
+                if cell.verdict == "cannot":
+                    parts.append(f"{cell.task} cannot ({cell.cannot})")
+                elif cell.verdict in ("measured", "at_least") and cell.window == cell.window:
+                    parts.append(f"{cell.task} {cell.window_text} ({cell.verdict_text}{resolution_note(cell)}; "
+                                 f"read at {cell.read_at} steps)")
+                else:
+                    parts.append(f"{cell.task} {cell.verdict.replace('_', '-')}")
         lines.append(f"**{model}**{where}: " + ", ".join(parts) + ".")
     return lines
