@@ -1,6 +1,7 @@
 """Read a sweep manifest (``<sweep dir>/sweep.json``), when there is one, to tell a partial sweep from a whole one.
 
-The manifest lists every job a sweep launched (hydra_plugins/resumable_sweeper writes it):
+The manifest lists every job a sweep launched, and those of other sweeps sharing its directory
+(hydra_plugins/resumable_sweeper writes it):
 ``{"schema_version": 1, "name", "state": "running" | "finished", "started_at", "finished_at",
 "jobs": [{"run_dir", "config_hash", "overrides", "outcome", "reason"}], "summary"}``.
 A job has results when a result.json with its config hash was read, or its run_dir holds one. A job without

@@ -158,6 +158,26 @@ def test_a_load_sweep_that_changes_anything_but_the_load_is_refused_naming_the_k
     assert "parameter count" in last_line and "task.vocab_instances" in last_line
 
 
+def test_two_sweeps_sharing_a_directory_keep_each_others_jobs_in_its_manifest(tmp_path):
+    """Two experiments with one output dir (the load axis and the state axis): the second sweep's manifest still
+    lists the first one's jobs, so a job of the first that never ran is reported missing, not forgotten."""
+    from hydra_plugins.resumable_sweeper import Job, write_manifest
+
+    from analysis.sweep import progress, read_manifests
+
+    def job(name, outcome):
+        return Job([f"model={name}"], tmp_path / name, f"hash_{name}", {}, outcome=outcome)
+
+    write_manifest(tmp_path, [job("a", "finished"), job("b", None)], "running", "2026-01-01T00:00:00+0000")
+    write_manifest(tmp_path, [job("c", "finished"), job("a", "skipped")], "finished", "2026-01-02T00:00:00+0000")
+    [(path, manifest)] = read_manifests(tmp_path).items()
+    assert sorted((Path(j["run_dir"]).name, j["outcome"]) for j in manifest["jobs"]) == [
+        ("a", "skipped"), ("b", None), ("c", "finished")], "the latest sweep's word on a job it shares wins"
+    swept = progress(path, manifest, result_hashes={"hash_a", "hash_c"})
+    assert [Path(j["run_dir"]).name for j in swept.pending] == ["b"] and swept.partial
+    assert len(manifest["sittings"]) == 2
+
+
 def test_a_load_sweep_at_fixed_settings_runs(outputs):
     result = run_script(sweep_args(outputs, "load", "model=gru", "task=recall", "task.distances=2",
                                    "task.instances=1,4", "task.vocab_instances=4", "task.seq_len=25"))

@@ -479,21 +479,28 @@ def report_bad_job(overrides, error) -> int:
 
 def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str, summary=None) -> None:
     """sweep.json. ``sittings`` keeps every invocation of the sweep (a sweep resumed three times took four), each
-    with when it started and when it last wrote, so the wall time of a sweep spread over sittings adds up."""
+    with when it started and when it last wrote, so the wall time of a sweep spread over sittings adds up. Jobs of
+    other sweeps that share the directory (two experiments with one output dir) stay listed as they were, so the
+    report still knows which of theirs are missing."""
     from harness.record import now, write_json_atomic
 
-    previous = []
+    previous = {}
     try:
-        previous = json.loads((sweep_dir / MANIFEST).read_text()).get("sittings") or []
-    except (OSError, ValueError, AttributeError):
+        previous = json.loads((sweep_dir / MANIFEST).read_text())
+        previous = previous if isinstance(previous, dict) else {}
+    except (OSError, ValueError):
         pass
     sitting = {"started_at": started_at, "updated_at": now(), "state": state}
-    sittings = [s for s in previous if s.get("started_at") != started_at] + [sitting]
+    sittings = [s for s in previous.get("sittings") or [] if s.get("started_at") != started_at] + [sitting]
+    ours = [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
+             "outcome": job.outcome, "reason": job.reason} for job in jobs]
+    listed = {job["run_dir"] for job in ours}
+    others = [job for job in previous.get("jobs") or [] if isinstance(job, dict) and "run_dir" in job
+              and job["run_dir"] not in listed]
     write_json_atomic(sweep_dir / MANIFEST, {
         "schema_version": 1, "name": sweep_dir.name, "state": state, "started_at": started_at,
         "finished_at": now() if state == "finished" else None, "summary": summary, "sittings": sittings,
-        "jobs": [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
-                  "outcome": job.outcome, "reason": job.reason} for job in jobs]})
+        "jobs": ours + others})
 
 
 def print_summary(sweep_dir: Path, jobs: list[Job], summary: dict) -> None:
