@@ -11,6 +11,16 @@ from support import TINY_TRAIN, execute_tiny, run_script
 torch.set_num_threads(1)  # tests run one process at a time on a small machine; keep it predictable
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """A test that draws a figure without saving it (analysis.plots.save closes what it saves) leaves it open."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture
 def outputs(tmp_path) -> Path:
     return tmp_path / "outputs"
