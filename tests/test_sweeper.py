@@ -434,10 +434,10 @@ REACH_ONE = ["task=recall", "task.instances=2", "task.seq_len=12", "task.distanc
              "train.eval_sequences=16", "train.warmup_steps=5", "train.lr=0.003,0.03", "seed=0,1"]
 
 
-def sweep_under_rule(outputs: Path, stable_rungs: int) -> subprocess.CompletedProcess:
+def sweep_under_rule(outputs: Path, stable_rungs: int, *extra: str) -> subprocess.CompletedProcess:
     """The sweep's command, in a fresh interpreter whose rule measures a window after ``stable_rungs`` rungs
     unchanged (the basic launcher runs every job in that interpreter, so the whole sweep sees that rule)."""
-    argv = sweep_args(outputs, "rule", *REACH_ONE)
+    argv = sweep_args(outputs, "rule", *REACH_ONE, *extra)
     code = (f"import runpy, sys\nfrom harness import verdict\nverdict.STABLE_RUNGS = {stable_rungs}\n"
             f"sys.argv = {argv!r}\nrunpy.run_path('run.py', run_name='__main__')\n")
     return run_script(["-c", code])
@@ -467,6 +467,12 @@ def test_a_changed_rule_re_judges_the_stored_sweep_as_a_fresh_sweep_under_it_wou
     lenient = sweep_under_rule(outputs / "changed", 2)
     assert lenient.returncode == 0, lenient.stderr[-2000:]
     under_lenient = judged(outputs / "changed" / "rule", 2, monkeypatch)
+    stored = {path: path.read_bytes() for path in (outputs / "changed").rglob("*") if path.is_file()}
+    dry = sweep_under_rule(outputs / "changed", 3, "hydra.sweeper.dry_run=true")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "round 1 trains 2 runs" in dry.stdout and "dry run" in dry.stdout, dry.stdout[-2000:]
+    assert {path: path.read_bytes() for path in (outputs / "changed").rglob("*") if path.is_file()} == stored, \
+        "a dry run trains and writes nothing"
     stricter = sweep_under_rule(outputs / "changed", 3)
     assert stricter.returncode == 0, stricter.stderr[-2000:]
     assert "continue from their checkpoints" in stricter.stdout and "round 1 trains 2 runs" in stricter.stdout

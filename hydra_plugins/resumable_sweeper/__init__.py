@@ -49,6 +49,9 @@ class ResumableSweeperConf:
     # key=value settings whose key shares one learning-rate choice over its values, made at that value
     # ([task.instances=32]: chosen at the largest load and held across loads); empty: each setting chooses its own
     rate_chosen_at: list[str] = dataclasses.field(default_factory=list)
+    # print what the first round would train (runs, rungs, continuations) and stop: the cost of a rule change,
+    # or of a raised ladder, before any compute; nothing is written
+    dry_run: bool = False
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="resumable", node=ResumableSweeperConf,
@@ -109,8 +112,9 @@ def default_batch_size(launcher, jobs: int) -> int:
 
 class ResumableSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None = None, params: dict | None = None,
-                 rate_chosen_at: list | None = None):
+                 rate_chosen_at: list | None = None, dry_run: bool = False):
         super().__init__(max_batch_size=max_batch_size, params=params)
+        self.dry_run = dry_run
         self.rate_chosen_at = dict(setting.split("=", 1) for setting in rate_chosen_at or [] if "=" in setting)
         malformed = [setting for setting in rate_chosen_at or [] if "=" not in setting]
         if malformed:
@@ -122,8 +126,6 @@ class ResumableSweeper(BasicSweeper):
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         jobs, force = self.plan(arguments)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         started, launched, asked = record.now(), 0, set()
         todo = self.next_round(jobs, force, asked)
         skipped = sum(job.outcome == "skipped" for job in jobs)
@@ -140,6 +142,12 @@ class ResumableSweeper(BasicSweeper):
                                      list(job.rungs), job.climb_to)
             if why.startswith("code changed"):
                 print(f"rerun {job.run_dir.name}: {why}", flush=True)
+        if self.dry_run:
+            print("dry run (hydra.sweeper.dry_run=true): nothing trained or written; later rounds depend on what "
+                  "this one finds", flush=True)
+            return {"total": len(jobs), "skipped": skipped, "todo": len(todo)}
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         round_number = 1
         while todo:
             write_manifest(sweep_dir, jobs, "running", started)
