@@ -69,6 +69,20 @@ def held_across_loads(selection: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
     return selection.assign(chosen=chosen)
 
 
+def awaiting_candidates(selection: pd.DataFrame, pending: pd.DataFrame) -> pd.DataFrame:
+    """A cell whose choosing seed still has a rate to run (one its sweep has not reached, or an extension past a
+    winning edge) has chosen nothing yet: the candidates it has are not all there are. ``pending``:
+    analysis.records' Results.pending."""
+    if selection.empty or pending.empty:
+        return selection
+    chosen = selection.chosen.copy()
+    for key, cell in selection.groupby(CELL):
+        waiting = pending[(pending[CELL] == pd.Series(key, index=CELL)).all(axis=1)]
+        if (waiting.seed.eq(cell.seed.iloc[0]) & ~waiting.lr.isin(cell.lr)).any():
+            chosen[cell.index] = False
+    return selection.assign(chosen=chosen)
+
+
 def at_chosen_lr(frame: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` (any table with the cell's columns and lr) at their cell's chosen lr. Cells with no
     choice (no finished run, or still choosing) keep every row, so their failures stay visible."""

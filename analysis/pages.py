@@ -165,7 +165,8 @@ def unfinished(report: Report) -> list[str]:
              f"chosen and {len(s.pending)} are still to run" for s in partial]
     return [f"**This sweep is not finished**: {'; '.join(parts)}; {paused} run{'s' * (paused != 1)} at a chosen "
             "or still undecided rate paused on the ladder. Rerunning its command continues it; every verdict below "
-            "is that of the records so far, and a cell with a paused run is budget-bound until the run climbs on.",
+            "is that of the records so far, and a cell with a paused run, a seed or a rate candidate still to run is "
+            "budget-bound until it has run.",
             ""]
 
 

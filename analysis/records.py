@@ -7,6 +7,7 @@
     results.rungs       # one row per run, rung and distance of the fine curve: the validation curve judged there
     results.beyond      # past the training length (train.extrapolate): test rows, and validation rows per rung
     results.live        # runs still training (metrics.jsonl, no result.json yet): one row per step and series
+    results.pending     # runs a sweep manifest lists with no record yet, in the cell each will join
     results.records, results.sweeps, results.unreadable
 
 Records are read by harness.record.read, the one reader, and the columns derive from its dataclasses, so a
@@ -83,6 +84,20 @@ class Results:
     @cached_property
     def live(self) -> pd.DataFrame:
         return live_table(self.live_dirs, self.directory)
+
+    @cached_property
+    def pending(self) -> pd.DataFrame:
+        """One row per run a sweep manifest lists with no record yet, in the cell (CELL) it will join, with its lr
+        and seed: a cell read while its other seeds, or a rate candidate, are still to run is not final. Only cells
+        that have a record (no other is on a page) and manifests that name each job's cell (harness.record
+        cell_hash, written by the sweeper since it stores one)."""
+        labelled = self.runs.set_index("run_dir")
+        cells = {}
+        for record in self.records:
+            cells.setdefault(schema.cell_hash(record.config), tuple(labelled.loc[record.run_dir, CELL]))
+        rows = [{**dict(zip(CELL, cells[job["cell"]])), "lr": float(job["lr"]), "seed": int(job["seed"])}
+                for sweep in self.sweeps for job in sweep.pending if job.get("cell") in cells]
+        return pd.DataFrame(rows, columns=CELL + ["lr", "seed"])
 
 
 def load(directory: Path, fraction: float = FRACTION) -> Results:

@@ -3,7 +3,8 @@
 The manifest lists every job a sweep launched, and those of other sweeps sharing its directory
 (hydra_plugins/resumable_sweeper writes it):
 ``{"schema_version": 1, "name", "state": "running" | "finished", "started_at", "finished_at",
-"jobs": [{"run_dir", "config_hash", "overrides", "outcome", "reason"}], "summary"}``.
+"jobs": [{"run_dir", "config_hash", "cell", "seed", "lr", "overrides", "outcome", "reason"}], "summary"}``
+(``cell``: harness.record.cell_hash, the cell a report files the run under; older manifests lack it).
 A job has results when a result.json with its config hash was read, or its run_dir holds one. A job without
 one is pending while its outcome is null; a job the sweep marked failed without a result.json (the launcher
 failed, the directory was not writable) is a failure with the manifest's reason. Without a manifest the

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.beyond import extrapolation_table
-from analysis.learning_rate import at_chosen_lr, held_across_loads, lr_selection
+from analysis.learning_rate import at_chosen_lr, awaiting_candidates, held_across_loads, lr_selection
 from analysis.records import CELL, Results
 from analysis.window import DEFAULT_FRACTION, heldout_gaps, run_verdicts, seed_windows, window_table
 
@@ -41,7 +41,8 @@ class Report:
 
     @cached_property
     def lr_choice(self) -> pd.DataFrame:
-        return held_across_loads(lr_selection(self.results.rungs, self.results.runs), self.results.runs)
+        chosen = held_across_loads(lr_selection(self.results.rungs, self.results.runs), self.results.runs)
+        return awaiting_candidates(chosen, self.results.pending)
 
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -76,7 +77,20 @@ class Report:
     @cached_property
     def windows(self) -> pd.DataFrame:
         return window_table(self.table, self.rungs, self.fraction, self.resamples, self.run_verdicts,
-                            self.seed_windows, self.gaps)
+                            self.seed_windows, self.gaps, self.pending)
+
+    @cached_property
+    def pending(self) -> pd.DataFrame:
+        """Runs still to run that keep a shown row from being an answer (KEYS, seed, and the rate each will run
+        at, ``pending_lr``): a cell's other seeds at its chosen rate, and the candidates still to come of a cell
+        whose choice waits on them while only one candidate has a record (with two or more, the page already
+        shows a row per candidate). The seeds of a cell still choosing wait for the choice and are not counted."""
+        pending = self.results.pending.assign(pending_lr=self.results.pending.lr)
+        choice = self.lr_choice
+        chosen = pending.merge(choice[choice.chosen][CELL + ["lr"]], on=CELL + ["lr"])
+        alone = choice.groupby(CELL).filter(lambda cell: len(cell) == 1 and not cell.chosen.any())
+        candidates = pending.drop(columns="lr").merge(alone[CELL + ["lr", "seed"]], on=CELL + ["seed"])
+        return pd.concat([chosen, candidates[candidates.pending_lr != candidates.lr]], ignore_index=True)
 
     @cached_property
     def extrapolation(self) -> pd.DataFrame:

@@ -29,6 +29,7 @@ SEED_COLUMNS = KEYS + ["seed", "verdict", "window", "censored", "window_text", "
                        "val_window", "val_censored", "steps", "sequences", "params"]
 GAP_COLUMNS = KEYS + ["distance", "accuracy", "n", "below", "above", "expected", "gap", "noise", "seeds",
                       "seeds_flagged", "shortcut"]
+PENDING_COLUMNS = KEYS + ["seed", "pending_lr"]  # runs a sweep still owes a cell, and the rate each will run at
 WINDOW_COLUMNS = KEYS + ["verdict", "verdict_text", "claim", "window", "censored", "window_text", "resolution",
                          "deciding_distance", "val_window_text", "agree", "range_text", "interval_text",
                          "seed_windows", "n_seeds", "seeds", "steps_min", "steps_max",
@@ -130,10 +131,13 @@ def as_window(row, stream: str = "") -> verdict.Window:
 
 def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEFAULT_FRACTION,
                  resamples: int = 2000, runs: pd.DataFrame | None = None, seeds: pd.DataFrame | None = None,
-                 gaps: pd.DataFrame | None = None) -> pd.DataFrame:
+                 gaps: pd.DataFrame | None = None, pending: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per cell: its verdict and, where one is claimed, the median window over seeds with its range.
-    ``runs``, ``seeds`` and ``gaps`` (run_verdicts, seed_windows, heldout_gaps) are computed here unless given."""
+    ``runs``, ``seeds`` and ``gaps`` (run_verdicts, seed_windows, heldout_gaps) are computed here unless given;
+    ``pending`` (KEYS, seed and the rate it will run at, ``pending_lr``) lists runs of a cell its sweep has still
+    to run: until they have, the cell is budget-bound, as one with a run paused on the ladder is."""
     verdict.threshold(0.0, fraction)  # refuse a bad fraction before any work
+    pending = pd.DataFrame(columns=PENDING_COLUMNS) if pending is None else pending
     runs = run_verdicts(rungs, fraction) if runs is None else runs
     seeds = seed_windows(table, runs, fraction) if seeds is None else seeds
     gaps = heldout_gaps(rungs, fraction) if gaps is None else gaps
@@ -145,14 +149,16 @@ def window_table(table: pd.DataFrame, rungs: pd.DataFrame, fraction: float = DEF
         windows = [as_window(r) for r in located.itertuples()]
         checks = [verdict.Shortcut(*r[len(KEYS):]) for r in gaps[of_cell(gaps, key)].itertuples(index=False)]
         val_windows = [as_window(r, "val_") for r in located.itertuples()]
-        decided = verdict.decide_cell(list(cell_runs.verdict), val_windows, checks)  # validation decides
+        owed = pending[of_cell(pending, key)]
+        decided = verdict.decide_cell(list(cell_runs.verdict) + ["climbing"] * len(owed), val_windows,
+                                      checks)  # validation decides
         points = measured[of_cell(measured, key)]
         chance = float(rungs[of_cell(rungs, key)].chance_accuracy.max())
         row = {**dict(zip(KEYS, key)), "verdict": decided, "n_seeds": len(cell), "seeds": " ".join(
             str(int(s)) for s in cell.seed), "steps_min": cell.steps.min(), "steps_max": cell.steps.max(),
             "sequences_max": cell.sequences.max(), "chance_accuracy": chance, "threshold_fraction": fraction,
             "threshold": verdict.threshold(chance, fraction), "params": cell.params.median(),
-            "seed_windows": " ".join(located.window_text), "why": why(decided, cell_runs, checks)}
+            "seed_windows": " ".join(located.window_text), "why": why(decided, cell_runs, checks, owed)}
         row["budget_text"] = budget_text(cell, key[KEYS.index("batch_size")])
         if len(points):
             trained = points[points.trained.fillna(False).astype(bool)].distance
@@ -184,8 +190,8 @@ def budget_text(seeds: pd.DataFrame, batch_size: int) -> str:
     return f"{steps} steps x {batch_size} ({sequences} sequences)"
 
 
-def why(decided: str, runs: pd.DataFrame, checks) -> str:
-    """The one line behind a cell's verdict."""
+def why(decided: str, runs: pd.DataFrame, checks, owed: pd.DataFrame | None = None) -> str:
+    """The one line behind a cell's verdict (``owed``: its runs the sweep has still to run, window_table's)."""
     if decided == "offset_shortcut":
         first = min((c for c in checks if c.flagged), key=lambda c: c.distance)
         return (f"held-out d={first.distance}: {first.accuracy:.2f} against {first.expected:.2f} from trained "
@@ -193,8 +199,18 @@ def why(decided: str, runs: pd.DataFrame, checks) -> str:
     if decided == "budget_bound":
         moving = runs[~runs.verdict.isin(verdict.RUN_FINAL) | (runs.verdict == "budget_bound")]
         paused = moving[moving.verdict == "climbing"]
-        if len(paused):
-            return f"{len(paused)} run(s) paused on the ladder at step {int(paused.steps.max())}"
+        parts = [f"{len(paused)} run(s) paused on the ladder at step {int(paused.steps.max())}"] if len(paused) \
+            else []
+        owed = pd.DataFrame(columns=PENDING_COLUMNS) if owed is None else owed
+        seeds = sorted(int(s) for s in owed.seed[owed.pending_lr == owed.lr])
+        rates = sorted(set(owed.pending_lr[owed.pending_lr != owed.lr]))
+        if seeds:
+            parts.append(f"{len(seeds)} run(s) not yet run (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})")
+        if rates:
+            parts.append(f"the rate is still being chosen: candidate{'s' * (len(rates) > 1)} "
+                         f"{', '.join(f'{r:g}' for r in rates)} not yet run")
+        if parts:
+            return "; ".join(parts)
         return f"still moving at the top rung ({int(moving.steps.max())} steps): {moving.why.iloc[0]}"
     if decided == "not_learned":
         return f"at chance everywhere at the last two rungs ({int(runs.steps.max())} steps)"

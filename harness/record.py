@@ -173,6 +173,22 @@ class Record:
         return verdict.locate(curve, verdict.threshold(self.chance_accuracy)).text if curve else "?"
 
 
+def cell_hash(config, shared: list[str] = ()) -> str:
+    """The config hash with the seed, the learning rate and the ``shared`` keys set to 0. With no shared keys: the
+    runs a page reads as one cell (its seeds at each of its rates); with the keys a rate is held across (a load):
+    the runs one rate choice covers. ``config`` is a run's composed config, or its record's stored ``config``."""
+    from omegaconf import OmegaConf, open_dict
+
+    from harness.config import config_hash
+
+    neutral = config.copy() if OmegaConf.is_config(config) else OmegaConf.create(config)
+    with open_dict(neutral):
+        neutral.seed, neutral.train.lr = 0, 0.0
+        for key in shared:
+            OmegaConf.update(neutral, key, 0, merge=False)
+    return config_hash(neutral)
+
+
 def begin(cfg, run_dir: Path, model_name: str, task_name: str, built, config_hash: str, sources: dict[str, str],
           environment: dict) -> Record:
     """The record of a run that is starting: what it is, its provenance and where it runs (``built`` is

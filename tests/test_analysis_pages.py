@@ -152,6 +152,38 @@ def test_a_page_made_while_its_sweep_runs_says_so(tmp_path):
             "not chosen and 1 are still to run") in page.read_text()
 
 
+def test_a_cell_whose_sweep_still_owes_it_runs_is_not_final(tmp_path):
+    """GRU seed 0 measured 15 while seeds 1 and 2 are still to run: budget-bound, naming them, not 15 read from one
+    seed. LSTM at 1e-3 reached 32, but its choosing seed has a rate candidate still to run (an extension past a
+    winning edge): its rate is still being chosen, so 32 is not yet its answer. The manifest names each job's cell
+    (harness.record.cell_hash), the seed and the rate."""
+    from harness.record import cell_hash
+
+    directory = tmp_path / "sweep"
+    gru = run("gru", "recall", 0, [step(15, RECALL)] * 3, model_config={"cell": "gru"})
+    lstm = run("lstm", "recall", 0, [step(32, RECALL)], model_config={"cell": "lstm"})
+    write(directory, gru), write(directory, lstm)
+    before = Report(load(directory)).windows.set_index("model")
+    assert before.loc["gru", "window_text"] == "15" and before.loc["lstm", "window_text"] == "≥ 32"
+
+    def owed(record, seed, lr):
+        return {"run_dir": str(directory / f"{record.model}_owed_{seed}_{lr}"), "config_hash": f"owed{seed}{lr}",
+                "cell": cell_hash(record.config), "seed": seed, "lr": lr, "outcome": None}
+
+    jobs = [{"run_dir": record.run_dir, "config_hash": record.config_hash, "outcome": "finished"}
+            for record in (gru, lstm)] + [owed(gru, 1, 1e-3), owed(gru, 2, 1e-3), owed(lstm, 0, 3e-3)]
+    (directory / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "sweep", "state": "running",
+                                                      "jobs": jobs, "sittings": []}))
+    report = Report(load(directory))
+    windows = report.windows.set_index("model")
+    assert windows.loc["gru", "verdict"] == "budget_bound"
+    assert windows.loc["gru", "why"] == "2 run(s) not yet run (seeds 1, 2)"
+    assert not report.lr_choice[report.lr_choice.model == "lstm"].chosen.any()
+    assert windows.loc["lstm", "verdict"] == "budget_bound"
+    assert windows.loc["lstm", "why"] == "the rate is still being chosen: candidate 0.003 not yet run"
+    assert list(pages.compact_table(report.windows).loc[0, ["gru", "lstm"]]) == ["budget-bound"] * 2
+
+
 def test_records_older_than_every_known_sitting_count_as_one_more(tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "s", "state": "running", "jobs": [],
                                                      "sittings": [

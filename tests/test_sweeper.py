@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from support import REPO, TINY_TRAIN, execute_tiny, run_script
 
-from harness.record import read, write
+from harness.record import cell_hash, read, write
 
 SIX_RUNS = ["model=attention,gru,lstm", "task.distances=2,3", "task.seq_len=12"]
 LONGER = ["train.rungs=[30]", "train.eval_every=10"]
@@ -40,6 +40,11 @@ def test_sweep_prints_progress_writes_manifest_and_resumes(outputs):
     manifest = json.loads((outputs / "s" / "sweep.json").read_text())
     assert manifest["state"] == "finished" and len(manifest["jobs"]) == 6
     assert {job["outcome"] for job in manifest["jobs"]} == {"finished"}
+    stored = results(outputs / "s")
+    for job in manifest["jobs"]:  # the cell a report files a run still to come under, as it files its record
+        record = stored[Path(job["run_dir"]).name]
+        assert (job["cell"], job["seed"], job["lr"]) == (cell_hash(record["config"]), record["seed"], record["lr"])
+    assert len({job["cell"] for job in manifest["jobs"]}) == 6
 
     stamps = {name: record["finished_at"] for name, record in results(outputs / "s").items()}
     again = run_script(sweep_args(outputs, "s", *SIX_RUNS))
@@ -161,9 +166,8 @@ def test_a_load_sweep_that_changes_anything_but_the_load_is_refused_naming_the_k
 def test_two_sweeps_sharing_a_directory_keep_each_others_jobs_in_its_manifest(tmp_path):
     """Two experiments with one output dir (the load axis and the state axis): the second sweep's manifest still
     lists the first one's jobs, so a job of the first that never ran is reported missing, not forgotten."""
-    from hydra_plugins.resumable_sweeper import Job, write_manifest
-
     from analysis.sweep import progress, read_manifests
+    from hydra_plugins.resumable_sweeper import Job, write_manifest
 
     def job(name, outcome):
         return Job([f"model={name}"], tmp_path / name, f"hash_{name}", {}, outcome=outcome)

@@ -34,7 +34,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 MANIFEST = "sweep.json"
@@ -76,6 +76,7 @@ class Job:
     trained: int = 0  # steps its stored evidence reaches (where it continues from)
     load: tuple | None = None  # (load key, its value, the config hash without it, what it must hold fixed)
     chooser: bool = True  # among the runs the cell's rate is chosen on (hydra.sweeper.rate_chosen_at)
+    page_cell: str = ""  # the config hash without seed and rate only (loads kept apart): the cell a report files it in
     outcome: str | None = None  # skipped | elsewhere | finished | failed | not_chosen
     reason: str | None = None
     attempts: int = 0  # launches lost to a launcher fault
@@ -318,11 +319,12 @@ class ResumableSweeper(BasicSweeper):
                         raise SystemExit(report_bad_job(job_overrides, f"hydra.sweeper.rate_chosen_at: {key} is not "
                                                                        "a key of this config"))
                 by_dir[run_dir] = Job(list(job_overrides), run_dir, config_hash(cfg), record.source_hashes(files),
-                                      cell_hash(cfg, list(shared)), cfg.seed, built.train.lr, tuple(built.train.rungs),
+                                      record.cell_hash(cfg, list(shared)), cfg.seed, built.train.lr,
+                                      tuple(built.train.rungs),
                                       built.task.chance_accuracy, force=bool(OmegaConf.select(cfg, "force",
                                                                                                 default=False)),
                                       label=f"{choices.get('model')} {choices.get('task')}",
-                                      load=load_of(cfg, built.task),
+                                      load=load_of(cfg, built.task), page_cell=record.cell_hash(cfg),
                                       chooser=all(str(OmegaConf.select(cfg, key)) == value
                                                   for key, value in shared.items()))
                 jobs.append(by_dir[run_dir])
@@ -334,17 +336,14 @@ class ResumableSweeper(BasicSweeper):
 def load_of(cfg, task) -> tuple | None:
     """For a task that names its load (``load_key``): the key, its value, the hash of the config without the
     load, the seed and the rate (the jobs that make one load axis), and what must not change along the axis."""
-    from harness.config import config_hash
+    from harness.record import cell_hash
 
     key = getattr(task, "load_key", None)
     if key is None:
         return None
-    neutral = cfg.copy()
-    with open_dict(neutral):
-        neutral.seed, neutral.train.lr, neutral.task[key] = 0, 0.0, 0
     fixed = {"task.seq_len": task.seq_len, "the vocabulary (task.vocab_size)": task.vocab_size,
              "the classes (task.num_classes)": task.num_classes}
-    return f"task.{key}", getattr(task, key), config_hash(neutral), fixed
+    return f"task.{key}", getattr(task, key), cell_hash(cfg, [f"task.{key}"]), fixed
 
 
 def load_axis_problem(jobs: list[Job]) -> str | None:
@@ -366,19 +365,6 @@ def load_axis_problem(jobs: list[Job]) -> str | None:
                         f"{values[-1]}), and with it the model's parameter count; hold it fixed at the largest "
                         "load's settings (task.seq_len; recall's task.vocab_instances, assoc_recall's task.num_keys)")
     return None
-
-
-def cell_hash(cfg, shared: list[str] = ()) -> str:
-    """The config hash with the seed, the learning rate and the ``shared`` keys taken out: the runs that share one
-    rate choice."""
-    from harness.config import config_hash
-
-    neutral = cfg.copy()
-    with open_dict(neutral):
-        neutral.seed, neutral.train.lr = 0, 0.0
-        for key in shared:
-            OmegaConf.update(neutral, key, 0, merge=False)
-    return config_hash(neutral)
 
 
 def describe_round(todo: list[Job]) -> str:
@@ -500,8 +486,8 @@ def write_manifest(sweep_dir: Path, jobs: list[Job], state: str, started_at: str
         pass
     sitting = {"started_at": started_at, "updated_at": now(), "state": state}
     sittings = [s for s in previous.get("sittings") or [] if s.get("started_at") != started_at] + [sitting]
-    ours = [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "overrides": job.overrides,
-             "outcome": job.outcome, "reason": job.reason} for job in jobs]
+    ours = [{"run_dir": str(job.run_dir), "config_hash": job.config_hash, "cell": job.page_cell, "seed": job.seed,
+             "lr": job.lr, "overrides": job.overrides, "outcome": job.outcome, "reason": job.reason} for job in jobs]
     listed = {job["run_dir"] for job in ours}
     others = [job for job in previous.get("jobs") or [] if isinstance(job, dict) and "run_dir" in job
               and job["run_dir"] not in listed]
