@@ -53,7 +53,9 @@ def wall_time(directory: Path, finished: list[str] = (), started: list[str] = ()
     work, the later of its last manifest write and the last record finished before the next sitting began
     (``finished``: the records' finished_at), so a sitting that was stopped still counts what it did. Records
     finished before the first sitting the manifests know of (a manifest that kept no sittings then) count as
-    one more sitting, from the first of them to start (``started``: the records' started_at) to the last."""
+    one more sitting, from the first of them to start (``started``: the records' started_at) to the last. A sitting
+    that ended normally without finishing a run (every run a sweep launches ends in a record) trained nothing and
+    is not counted."""
     done = sorted(filter(None, map(parse_time, finished)))
     seconds, count, first = 0.0, 0, None
     for manifest in read_manifests(directory).values():
@@ -67,6 +69,8 @@ def wall_time(directory: Path, finished: list[str] = (), started: list[str] = ()
                 continue
             following = min((s for s in starts[k + 1:] if s and s > start), default=None)
             worked = [t for t in done if t >= start and (following is None or t < following)]
+            if done and not worked and sitting.get("state") == "finished":
+                continue  # it ended without finishing a run, so it trained nothing: a pass over a finished sweep
             end = max(filter(None, [end, *worked[-1:]]), default=None)
             if end:
                 seconds, count = seconds + (end - start).total_seconds(), count + 1

@@ -184,6 +184,18 @@ def test_a_cell_whose_sweep_still_owes_it_runs_is_not_final(tmp_path):
     assert list(pages.compact_table(report.windows).loc[0, ["gru", "lstm"]]) == ["budget-bound"] * 2
 
 
+def test_a_pass_over_a_finished_sweep_is_no_sitting(tmp_path):
+    """Rerunning a finished sweep (to rewrite its manifest, or by a script that runs every step again) trains
+    nothing and ends; it is no sitting of work. A sitting stopped before any run finished still counts."""
+    (tmp_path / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "s", "state": "finished", "jobs": [],
+                                                     "sittings": [
+        {"started_at": "2026-01-01T00:00:00+0000", "updated_at": "2026-01-01T00:30:00+0000", "state": "finished"},
+        {"started_at": "2026-01-01T01:00:00+0000", "updated_at": "2026-01-01T01:00:40+0000", "state": "finished"},
+        {"started_at": "2026-01-01T02:00:00+0000", "updated_at": "2026-01-01T02:10:00+0000", "state": "running"}]}))
+    finished = ["2026-01-01T00:20:00+0000", "2026-01-01T00:30:00+0000"]
+    assert pages.wall_time(tmp_path, finished) == (40 * 60.0, 2)  # 30 min, no pass of 40 s, then 10 min stopped
+
+
 def test_records_older_than_every_known_sitting_count_as_one_more(tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps({"schema_version": 1, "name": "s", "state": "running", "jobs": [],
                                                      "sittings": [
