@@ -190,7 +190,7 @@ def budget_text(seeds: pd.DataFrame, batch_size: int) -> str:
     return f"{steps} steps x {batch_size} ({sequences} sequences)"
 
 
-def why(decided: str, runs: pd.DataFrame, checks, owed: pd.DataFrame | None = None) -> str:
+def why(decided: str, runs: pd.DataFrame, checks, owed: pd.DataFrame) -> str:
     """The one line behind a cell's verdict (``owed``: its runs the sweep has still to run, window_table's)."""
     if decided == "offset_shortcut":
         first = min((c for c in checks if c.flagged), key=lambda c: c.distance)
@@ -201,7 +201,6 @@ def why(decided: str, runs: pd.DataFrame, checks, owed: pd.DataFrame | None = No
         paused = moving[moving.verdict == "climbing"]
         parts = [f"{len(paused)} run(s) paused on the ladder at step {int(paused.steps.max())}"] if len(paused) \
             else []
-        owed = pd.DataFrame(columns=PENDING_COLUMNS) if owed is None else owed
         seeds = sorted(int(s) for s in owed.seed[owed.pending_lr == owed.lr])
         rates = sorted(set(owed.pending_lr[owed.pending_lr != owed.lr]))
         if seeds:
